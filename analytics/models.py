@@ -1,0 +1,1 @@
+"""analytics: filled by its issue."""

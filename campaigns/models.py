@@ -1,0 +1,1 @@
+"""campaigns: filled by its issue."""

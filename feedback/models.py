@@ -1,0 +1,1 @@
+"""feedback: filled by its issue."""

@@ -1,0 +1,1 @@
+"""journeys: filled by its issue."""
