@@ -1,7 +1,6 @@
 """The staff screens for members and API keys. Actions call services."""
 
 from django.contrib import admin, messages
-from django.db.models.functions import Lower
 
 from . import registry, services
 from .exceptions import DomainError
@@ -102,14 +101,6 @@ class MemberAdmin(admin.ModelAdmin):
                 **profile,
             )
             obj.pk = member.pk
-
-    def get_search_results(self, request, queryset, search_term):
-        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        if "@" in search_term:
-            queryset |= self.model.objects.annotate(email_lower=Lower("email")).filter(
-                email_lower=search_term.strip().lower()
-            )
-        return queryset, may_have_duplicates
 
     def _run(self, request, queryset, service, done: str):
         count = 0

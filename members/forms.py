@@ -74,6 +74,7 @@ class SignUpForm(forms.Form):
 
 class ProfileForm(forms.ModelForm):
     email = forms.EmailField()
+    country = forms.CharField(label="Country (two-letter code)", max_length=60, required=False)
 
     class Meta:
         model = Member

@@ -140,6 +140,10 @@ def enroll_member(
         if existing is None:
             raise
         return existing, False
+    if email and channel != Channel.IMPORT:
+        from .tasks import send_welcome_email
+
+        transaction.on_commit(lambda: send_welcome_email.delay(member.pk), robust=True)
     logger.info("enrolled member %s via %s", member.member_number, channel)
     return member, True
 

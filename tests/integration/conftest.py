@@ -1,0 +1,80 @@
+"""A real Celery worker process against Redis and the test database."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from loyalty_site.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def celery_worker_process(django_db_setup, django_db_blocker, tmp_path, settings):
+    """Start `celery worker` on the test database; the test process sends tasks through Redis."""
+    broker = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": broker,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        "EMAIL_FILE_PATH": str(tmp_path / "mail"),
+        "CONN_MAX_AGE": "0",
+    }
+    queue = f"test-{os.getpid()}-{time.time_ns()}"
+    log = open(tmp_path / "worker.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "loyalty_site",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "-Q",
+            queue,
+            "--loglevel=INFO",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    keys = ("broker_url", "result_backend", "task_always_eager", "task_default_queue")
+    previous = {k: celery_app.conf[k] for k in keys}
+    celery_app.conf.update(
+        broker_url=broker,
+        result_backend=broker,
+        task_always_eager=False,
+        task_default_queue=queue,
+    )
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            replies = celery_app.control.ping(timeout=1.0, destination=None) or []
+            if replies and "ready" in (tmp_path / "worker.log").read_text():
+                break
+            if proc.poll() is not None:
+                raise RuntimeError((tmp_path / "worker.log").read_text())
+        else:
+            raise RuntimeError("worker did not start:\n" + (tmp_path / "worker.log").read_text())
+        yield {"mail_dir": tmp_path / "mail", "log": tmp_path / "worker.log", "queue": queue}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        celery_app.conf.update(previous)
