@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -43,7 +44,7 @@ def test_visitor_signs_up_logs_in_edits_profile_and_downloads_data(
 
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Download my data").click()
-    data = json.loads(open(download_info.value.path()).read())
+    data = json.loads(Path(download_info.value.path()).read_text())
     assert data["profile"]["city"] == "Haarlem"
     assert data["profile"]["country"] == "NL"
     assert data["profile"]["member_number"] == number
