@@ -31,6 +31,32 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+def restore_roles() -> None:
+    """Re-run every app's `create_roles` data migration (a transactional test flushes them)."""
+    from django.apps import apps
+    from django.db.migrations.loader import MigrationLoader
+    from django.db.migrations.operations import RunPython
+
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    for key in sorted(loader.disk_migrations):
+        for operation in loader.disk_migrations[key].operations:
+            if isinstance(operation, RunPython) and operation.code.__name__ == "create_roles":
+                operation.code(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def _roles_in_transactional_tests(request):
+    """Transactional tests (threads, live server, real worker) start from a flushed database.
+
+    Django's serialized_rollback would restore it, but the copy lives on the connection object
+    of one context, which Playwright's event loop does not share; so the roles are rebuilt.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    if marker and marker.kwargs.get("transaction"):
+        request.getfixturevalue("_django_db_helper")
+        restore_roles()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -94,3 +120,9 @@ def api(api_key):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key}")
     return client
+
+
+def pytest_collection_modifyitems(items):
+    """Browser tests last: Playwright's event loop stays open for the rest of the session and
+    Django connections made under it are not the ones later tests see."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

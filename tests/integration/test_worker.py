@@ -19,7 +19,7 @@ def _wait_for_mail(mail_dir, count, timeout=60):
     return sorted(mail_dir.glob("*.log")) if mail_dir.exists() else []
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_enrollment_queues_a_welcome_email_that_a_real_worker_sends(celery_worker_process):
     member = MemberFactory(email="welcome@example.com", first_name="Wil")
     mails = _wait_for_mail(celery_worker_process["mail_dir"], 1)

@@ -66,7 +66,7 @@ def test_enroll_records_referrer():
     assert member.referred_by_id == referrer.pk
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_enrollments_of_one_email_give_one_member():
     results, errors = [], []
 
