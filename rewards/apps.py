@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class RewardsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "rewards"
+
+    def ready(self):
+        from members import registry
+
+        from .demo import seed_rewards
+        from .selectors import export_points
+
+        registry.register_export_section("points", export_points)
+        registry.register_demo_seeder("rewards", seed_rewards)

@@ -14,6 +14,16 @@ from loyalty_site.celery import app as celery_app
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _drop_cached_connections() -> None:
+    """Eager `apply_async` still opens the app's producer pool (on the default broker) and
+    caches queues, routes and the result backend; drop them so the new broker and queue are used."""
+    if celery_app._pool is not None:
+        celery_app._pool.force_close_all()
+        celery_app._pool = None
+    celery_app.__dict__.pop("amqp", None)
+    celery_app._local.__dict__.pop("backend", None)
+
+
 @pytest.fixture
 def celery_worker_process(django_db_setup, django_db_blocker, tmp_path, settings):
     """Start `celery worker` on the test database; the test process sends tasks through Redis."""
@@ -59,6 +69,7 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path, settings
         task_always_eager=False,
         task_default_queue=queue,
     )
+    _drop_cached_connections()
     try:
         deadline = time.time() + 60
         while "ready." not in (tmp_path / "worker.log").read_text():
@@ -76,3 +87,4 @@ def celery_worker_process(django_db_setup, django_db_blocker, tmp_path, settings
             proc.kill()
         log.close()
         celery_app.conf.update(previous)
+        _drop_cached_connections()

@@ -23,7 +23,7 @@ def _wait_for_mail(mail_dir, count, timeout=60):
 def test_enrollment_queues_a_welcome_email_that_a_real_worker_sends(celery_worker_process):
     member = MemberFactory(email="welcome@example.com", first_name="Wil")
     mails = _wait_for_mail(celery_worker_process["mail_dir"], 1)
-    assert len(mails) == 1
+    assert len(mails) == 1, celery_worker_process["log"].read_text()[-3000:]
     body = mails[0].read_text()
     assert "To: welcome@example.com" in body
     assert member.member_number in body
