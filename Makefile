@@ -56,7 +56,7 @@ demo: venv services
 	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 bench: venv services
-	$(TEST_ENV) $(BIN)/python bench/run_all.py
+	@for script in bench/*.py; do echo "== $$script"; $(TEST_ENV) $(BIN)/python $$script || exit 1; done
 
 compose-check:
 	docker-compose -f docker-compose.yml config -q

@@ -8,8 +8,11 @@ class RewardsConfig(AppConfig):
     def ready(self):
         from members import registry
 
+        from .admin import MEMBER_ADMIN_INLINES
         from .demo import seed_rewards
         from .selectors import export_points
 
         registry.register_export_section("points", export_points)
         registry.register_demo_seeder("rewards", seed_rewards)
+        for inline in MEMBER_ADMIN_INLINES:
+            registry.register_member_admin_inline(inline)
