@@ -3,8 +3,10 @@
 from rest_framework.routers import DefaultRouter
 
 from members.api import MemberViewSet
+from rewards import api as rewards_api
 
 router = DefaultRouter()
 router.register("members", MemberViewSet, basename="member")
+rewards_api.register(router)
 
-urlpatterns = router.urls
+urlpatterns = router.urls + rewards_api.urlpatterns

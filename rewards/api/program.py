@@ -1,0 +1,145 @@
+"""The marketer's program configuration: earning rules and tiers (model permissions)."""
+
+from decimal import Decimal
+
+from rest_framework import serializers, viewsets
+
+from members.api_auth import StrictModelPermissions
+
+from ..models import EarningRule, EarningRuleKind, Tier, TierBasis
+from ..selectors import program_settings
+from .common import merged, window_errors
+
+# Per rule kind, the amount fields it uses; the others stay empty or at their neutral value
+# (the same rules as the admin's form).
+KIND_FIELDS = {
+    EarningRuleKind.PURCHASE: {"points_per_unit", "min_amount"},
+    EarningRuleKind.FIXED: {"points"},
+    EarningRuleKind.MULTIPLIER: {"factor", "tier", "plan"},
+}
+NEUTRAL = {"points_per_unit": Decimal("1"), "points": 0, "factor": Decimal("1")}
+KIND_SPECIFIC = ("points_per_unit", "min_amount", "points", "factor", "tier", "plan")
+
+
+class EarningRuleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = EarningRule
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "is_active",
+            "event_type",
+            "points_per_unit",
+            "min_amount",
+            "points",
+            "factor",
+            "channel",
+            "touchpoint",
+            "product_category",
+            "sku",
+            "tier",
+            "plan",
+            "active_from",
+            "active_until",
+            "priority",
+            "stackable",
+            "max_count_per_day",
+            "max_points_per_day",
+            "max_count_per_week",
+            "max_points_per_week",
+            "max_count_per_month",
+            "max_points_per_month",
+            "max_count_lifetime",
+            "max_points_lifetime",
+            "created_at",
+        ]
+        read_only_fields = ["id", "created_at"]
+        extra_kwargs = {"min_amount": {"min_value": 0}}
+
+    def validate(self, attrs):
+        errors = window_errors(attrs, self.instance)
+        kind = merged(attrs, self.instance, "kind")
+
+        def value(name):
+            return merged(attrs, self.instance, name, NEUTRAL.get(name))
+
+        if kind == EarningRuleKind.PURCHASE:
+            if value("points_per_unit") <= 0:
+                errors["points_per_unit"] = ["Purchase rules need points per unit above 0."]
+        elif kind == EarningRuleKind.FIXED:
+            if value("points") <= 0:
+                errors["points"] = ["Fixed rules need points above 0."]
+            if not value("event_type"):
+                errors["event_type"] = ["Fixed rules need the event type they reward."]
+        elif kind == EarningRuleKind.MULTIPLIER and value("factor") <= 1:
+            errors["factor"] = ["Multipliers need a factor above 1."]
+        label = EarningRuleKind(kind).label.lower()
+        for name in KIND_SPECIFIC:
+            current = value(name)
+            if name in KIND_FIELDS[kind] or current in (None, "") or current == NEUTRAL.get(name):
+                continue
+            errors.setdefault(name, [f"Leave this empty for a rule of kind “{label}”."])
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+
+class EarningRuleViewSet(viewsets.ModelViewSet):
+    queryset = EarningRule.objects.select_related("tier", "plan").order_by(
+        "kind", "-priority", "id"
+    )
+    serializer_class = EarningRuleSerializer
+    permission_classes = [StrictModelPermissions]
+    filterset_fields = ["kind", "is_active", "event_type"]
+
+
+class TierSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tier
+        fields = [
+            "id",
+            "name",
+            "rank",
+            "points_threshold",
+            "spend_threshold",
+            "earn_multiplier",
+            "guaranteed_months",
+            "perks",
+        ]
+        read_only_fields = ["id"]
+        extra_kwargs = {
+            "spend_threshold": {"min_value": 0},
+            "earn_multiplier": {"min_value": 1},
+        }
+
+    def validate(self, attrs):
+        """Thresholds rise strictly with rank, on the basis the program measures tiers by."""
+        basis = program_settings().tier_basis
+        field = "spend_threshold" if basis == TierBasis.SPEND else "points_threshold"
+        label = "spend" if basis == TierBasis.SPEND else "points"
+        rank = merged(attrs, self.instance, "rank")
+        threshold = merged(attrs, self.instance, field, Tier._meta.get_field(field).default)
+        others = Tier.objects.exclude(pk=self.instance.pk if self.instance else None)
+        lower = others.filter(rank__lt=rank).order_by("-rank").first()
+        higher = others.filter(rank__gt=rank).order_by("rank").first()
+        problems = []
+        if lower is not None and threshold <= getattr(lower, field):
+            problems.append(
+                f"Rank {rank} needs a higher {label} threshold than {lower.name} "
+                f"(rank {lower.rank}, {getattr(lower, field)})."
+            )
+        if higher is not None and threshold >= getattr(higher, field):
+            problems.append(
+                f"Rank {rank} needs a lower {label} threshold than {higher.name} "
+                f"(rank {higher.rank}, {getattr(higher, field)})."
+            )
+        if problems:
+            raise serializers.ValidationError({field: problems})
+        return attrs
+
+
+class TierViewSet(viewsets.ModelViewSet):
+    queryset = Tier.objects.order_by("rank")
+    serializer_class = TierSerializer
+    permission_classes = [StrictModelPermissions]
