@@ -44,7 +44,8 @@ def member_required(view):
 def signup(request):
     if request.user.is_authenticated and hasattr(request.user, "member"):
         return redirect("portal:home")
-    form = SignUpForm(request.POST or None)
+    # A friend's invitation link carries their referral code: /portal/signup/?ref=CODE
+    form = SignUpForm(request.POST or None, initial={"referral_code": request.GET.get("ref", "")})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         member, _ = services.enroll_member(

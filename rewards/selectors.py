@@ -254,3 +254,48 @@ def export_points(member: Member) -> dict:
             for t in PointsTransaction.objects.filter(member_id=member.pk).order_by("id")
         ],
     }
+
+
+@dataclass
+class ReferralRow:
+    """One friend a member referred, as the member may see it (first name only)."""
+
+    friend: str
+    joined_at: datetime
+    status: str
+    status_label: str
+    reason: str
+    qualified_at: datetime | None
+
+
+def member_referrals(member: Member) -> list[ReferralRow]:
+    """The members who enrolled with this member's code and where each referral stands.
+
+    A referral row is written at the referee's first purchase; until then it is pending.
+    """
+    from .models import Referral, ReferralStatus
+
+    referees = list(
+        Member.objects.filter(referred_by_id=member.pk)
+        .order_by("-enrolled_at", "-id")
+        .values("pk", "first_name", "last_name", "enrolled_at")
+    )
+    rows = {
+        r.referee_id: r for r in Referral.objects.filter(referee_id__in=[m["pk"] for m in referees])
+    }
+    out = []
+    for referee in referees:
+        referral = rows.get(referee["pk"])
+        status = referral.status if referral else ReferralStatus.PENDING
+        initial = f" {referee['last_name'][:1]}." if referee["last_name"] else ""
+        out.append(
+            ReferralRow(
+                friend=(referee["first_name"] or "A friend") + initial,
+                joined_at=referee["enrolled_at"],
+                status=status,
+                status_label=ReferralStatus(status).label,
+                reason=referral.reason if referral else "",
+                qualified_at=referral.qualified_at if referral else None,
+            )
+        )
+    return out

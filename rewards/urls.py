@@ -17,4 +17,5 @@ urlpatterns = [
     path("membership/join/<int:plan_id>/", views.join_plan, name="join"),
     path("membership/cancel/", views.cancel_plan, name="cancel"),
     path("membership/resume/", views.resume_plan, name="resume"),
+    path("referrals/", views.referrals, name="referrals"),
 ]

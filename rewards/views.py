@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from members.exceptions import DomainError, MemberNotActive
@@ -25,7 +26,13 @@ from .models import (
     SubscriptionStatus,
 )
 from .portal_forms import JoinPlanForm, RedeemForm
-from .selectors import active_rewards_for, live_subscription, member_transactions, program_settings
+from .selectors import (
+    active_rewards_for,
+    live_subscription,
+    member_referrals,
+    member_transactions,
+    program_settings,
+)
 
 PAGE_SIZE = 25
 
@@ -277,3 +284,24 @@ def resume_plan(request):
         request, f"Good to have you: your {subscription.plan.name} membership goes on."
     )
     return redirect("rewards:membership")
+
+
+# -- referrals -----------------------------------------------------------------------------------
+
+
+@member_required
+def referrals(request):
+    program = program_settings()
+    signup_url = request.build_absolute_uri(
+        f"{reverse('portal:signup')}?ref={request.member.referral_code}"
+    )
+    return _render(
+        request,
+        "rewards/referrals.html",
+        {
+            "referrals": member_referrals(request.member),
+            "signup_url": signup_url,
+            "referrer_points": program.referrer_points,
+            "referee_points": program.referee_points,
+        },
+    )
