@@ -51,21 +51,37 @@ def qualification_value(
     *, member: Member, as_of: datetime | None = None, settings_row: ProgramSettings | None = None
 ) -> int | Decimal:
     """What tiers are measured on: qualifying points or spend, in the window or all-time."""
-    as_of = as_of or timezone.now()
-    settings_row = settings_row or program_settings()
+    return member_qualification_value(
+        member_id=member.pk,
+        as_of=as_of or timezone.now(),
+        settings_row=settings_row or program_settings(),
+    )
+
+
+def member_qualification_value(
+    *,
+    member_id: int,
+    as_of: datetime,
+    settings_row: ProgramSettings,
+    lifetime_earned: int | None = None,
+) -> int | Decimal:
+    """qualification_value by member id; `lifetime_earned` is the account's value when the
+    caller holds the account row already (all-time points basis needs no query then)."""
     start = qualification_window_start(as_of, settings_row)
     if settings_row.tier_basis == TierBasis.SPEND:
         purchases = Purchase.objects.filter(
-            member_id=member.pk, refunded_at__isnull=True, occurred_at__lte=as_of
+            member_id=member_id, refunded_at__isnull=True, occurred_at__lte=as_of
         )
         if start is not None:
             purchases = purchases.filter(occurred_at__gt=start)
         return purchases.aggregate(total=Sum("amount"))["total"] or Decimal("0")
     if start is None:
-        account = PointsAccount.objects.filter(member_id=member.pk).first()
+        if lifetime_earned is not None:
+            return lifetime_earned
+        account = PointsAccount.objects.filter(member_id=member_id).first()
         return account.lifetime_earned if account else 0
     total = PointsTransaction.objects.filter(
-        member_id=member.pk, occurred_at__gt=start, occurred_at__lte=as_of
+        member_id=member_id, occurred_at__gt=start, occurred_at__lte=as_of
     ).aggregate(total=Sum("qualifying_points"))["total"]
     return max(0, total or 0)
 

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 
-from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from members.models import Member
@@ -34,6 +34,7 @@ from ..models import (
 )
 from ..selectors import benefit_subscription, program_settings
 from . import clock, ledger
+from .tiers import tiers_for_upgrade, upgrade_after_earning
 
 logger = logging.getLogger(__name__)
 
@@ -180,10 +181,11 @@ def _has_limits(rule: EarningRule) -> bool:
     )
 
 
-def _limit_room(rule: EarningRule, member: Member, when: datetime, zone) -> tuple[int | None, str]:
-    """Points the rule may still give the member (None = no limit), and why it is capped."""
-    if not _has_limits(rule):
-        return None, ""
+def _limits_used(rules: list[EarningRule], member: Member, when: datetime, zone) -> dict:
+    """What each limited rule already gave the member per period, in one query."""
+    limited = [rule.pk for rule in rules if _has_limits(rule)]
+    if not limited:
+        return {}
     starts = {
         "per_day": clock.start_of_day(when, zone),
         "per_week": clock.start_of_week(when, zone),
@@ -196,45 +198,70 @@ def _limit_room(rule: EarningRule, member: Member, when: datetime, zone) -> tupl
         aggregates[f"points_{period}"] = Sum("points", filter=in_period)
     aggregates["count_lifetime"] = Count("id")
     aggregates["points_lifetime"] = Sum("points")
-    used = RuleAward.objects.filter(rule=rule, member_id=member.pk).aggregate(**aggregates)
+    used = {
+        row.pop("rule_id"): row
+        for row in RuleAward.objects.filter(rule_id__in=limited, member_id=member.pk)
+        .values("rule_id")
+        .annotate(**aggregates)
+        .order_by()
+    }
+    return {pk: used.get(pk, {}) for pk in limited}
+
+
+def _limit_room(rule: EarningRule, used: dict | None) -> tuple[int | None, str]:
+    """Points the rule may still give the member (None = no limit), and why it is capped."""
+    if used is None:
+        return None, ""
     room: int | None = None
     reason = ""
     labels = {"per_day": "daily", "per_week": "weekly", "per_month": "monthly", "lifetime": ""}
     for period in ("per_day", "per_week", "per_month", "lifetime"):
         label = labels[period] or "lifetime"
         max_count = getattr(rule, f"max_count_{period}")
-        if max_count is not None and (used[f"count_{period}"] or 0) >= max_count:
+        if max_count is not None and (used.get(f"count_{period}") or 0) >= max_count:
             return 0, f"{label} limit of {max_count} reached"
         max_points = getattr(rule, f"max_points_{period}")
         if max_points is not None:
-            left = max(0, max_points - (used[f"points_{period}"] or 0))
+            left = max(0, max_points - (used.get(f"points_{period}") or 0))
             if room is None or left < room:
                 room, reason = left, f"{label} limit of {max_points} points"
     return room, reason
 
 
-def _capped(rule, points, note, member, when, zone) -> AwardLine:
-    room, why = _limit_room(rule, member, when, zone)
-    if room is not None and points > room:
-        note = f"{note}; {why}" if room else why
-        points = room
-    return AwardLine(rule_id=rule.pk, rule_name=rule.name, points=points, note=note)
+def _capped_lines(chosen, member, when, zone) -> list[AwardLine]:
+    used = _limits_used([rule for rule, _, _ in chosen], member, when, zone)
+    lines = []
+    for rule, points, note in chosen:
+        room, why = _limit_room(rule, used.get(rule.pk))
+        if room is not None and points > room:
+            note = f"{note}; {why}" if room else why
+            points = room
+        lines.append(AwardLine(rule_id=rule.pk, rule_name=rule.name, points=points, note=note))
+    return lines
 
 
 # -- evaluation ------------------------------------------------------------------------------
 
 
-def _evaluate(member: Member, event: EventInput, account: PointsAccount | None) -> list[AwardLine]:
-    settings_row = program_settings()
+def _evaluate(
+    member: Member,
+    event: EventInput,
+    account: PointsAccount | None,
+    settings_row: ProgramSettings | None = None,
+) -> list[AwardLine]:
+    settings_row = settings_row or program_settings()
     zone = clock.program_zone(settings_row)
     when = event.occurred_at or timezone.now()
+    # Only rules for this event type or for any type can match (see _base_points and
+    # _multiplier_matches); the rest of the filters are checked here.
     rules = [
         r
-        for r in EarningRule.objects.filter(is_active=True).select_related("tier")
+        for r in EarningRule.objects.filter(
+            is_active=True, event_type__in=[event.event_type, ""]
+        ).select_related("tier")
         if _common_filters(r, event, when)
     ]
     tier = account.tier if account is not None and account.tier_id else None
-    subscription = benefit_subscription(member)
 
     candidates = []
     for rule in rules:
@@ -243,11 +270,12 @@ def _evaluate(member: Member, event: EventInput, account: PointsAccount | None) 
         matched = _base_points(rule, event, settings_row)
         if matched is not None and matched[0] > 0:
             candidates.append((rule, *matched))
-    lines = [_capped(rule, pts, note, member, when, zone) for rule, pts, note in _pick(candidates)]
+    lines = _capped_lines(_pick(candidates), member, when, zone)
     base = sum(line.points for line in lines)
     if base <= 0:
         return lines
 
+    subscription = benefit_subscription(member)
     multipliers = [
         (rule, to_points(base * (rule.factor - 1), settings_row), f"×{rule.factor.normalize()}")
         for rule in rules
@@ -255,11 +283,9 @@ def _evaluate(member: Member, event: EventInput, account: PointsAccount | None) 
         and rule.factor > 1
         and _multiplier_matches(rule, event, tier, subscription)
     ]
-    lines += [
-        _capped(rule, pts, note, member, when, zone)
-        for rule, pts, note in _pick(multipliers)
-        if pts > 0
-    ]
+    lines += _capped_lines(
+        [(rule, pts, note) for rule, pts, note in _pick(multipliers) if pts > 0], member, when, zone
+    )
     if tier is not None and tier.earn_multiplier > 1:
         extra = to_points(base * (tier.earn_multiplier - 1), settings_row)
         if extra > 0:
@@ -290,78 +316,101 @@ def award_for_event(
         return Award(points=sum(line.points for line in lines), lines=lines)
     if not idempotency_key:
         raise ValueError("An idempotency key is required.")
-    found = PointsTransaction.objects.filter(idempotency_key=idempotency_key).first()
-    if found is not None:
-        return _award_from_transaction(found)
     if not member.is_active:
-        return Award(0, [AwardLine(None, "Member not active", 0, member.status)])
-
-    with transaction.atomic():
-        account = ledger.lock_account(member)
         found = PointsTransaction.objects.filter(idempotency_key=idempotency_key).first()
         if found is not None:
             return _award_from_transaction(found)
-        settings_row = program_settings()
-        when = event.occurred_at or timezone.now()
-        purchase = None
-        if event.event_type == PURCHASE and event.amount is not None:
-            if (
-                event.order_id
-                and Purchase.objects.filter(member_id=member.pk, order_id=event.order_id).exists()
-            ):
-                return Award(0, [AwardLine(None, "Order already recorded", 0, event.order_id)])
-            purchase = Purchase.objects.create(
-                member_id=member.pk,
-                order_id=event.order_id,
-                amount=event.amount,
-                currency=(event.currency or settings_row.currency).upper(),
-                channel=event.channel,
-                occurred_at=when,
-            )
-        lines = _evaluate(member, event, account)
-        points = sum(line.points for line in lines)
-        txn = None
-        if points > 0:
-            txn = ledger.award_points(
-                member=member,
-                points=points,
-                reason=_reason(event),
-                idempotency_key=idempotency_key,
-                source=f"event:{event.event_type}"[:50],
-                source_ref=event.order_id,
-                occurred_at=when,
-                breakdown={
-                    "event_type": event.event_type,
-                    "amount": str(event.amount) if event.amount is not None else None,
-                    "channel": event.channel,
-                    "touchpoint": event.touchpoint,
-                    "lines": [asdict(line) for line in lines],
-                },
-            )
-            RuleAward.objects.bulk_create(
-                [
-                    RuleAward(
-                        rule_id=line.rule_id,
-                        member_id=member.pk,
-                        transaction=txn,
-                        points=line.points,
-                        awarded_at=when,
-                    )
-                    for line in lines
-                    if line.rule_id is not None and line.points > 0
-                ]
-            )
-        if purchase is not None:
-            purchase.points = points
-            purchase.save(update_fields=["points"])
-            if settings_row.tier_basis == TierBasis.SPEND:
-                from .tiers import upgrade_if_qualified
+        return Award(0, [AwardLine(None, "Member not active", 0, member.status)])
+    try:
+        with transaction.atomic():
+            return _award_locked(member, event, idempotency_key)
+    except IntegrityError:
+        # Only a concurrent request with the same key for another member gets here (one
+        # member's requests queue on the account lock and see each other's result).
+        found = PointsTransaction.objects.filter(idempotency_key=idempotency_key).first()
+        if found is None:
+            raise
+        return _award_from_transaction(found)
 
-                upgrade_if_qualified(account=account)
-            if not Purchase.objects.filter(member_id=member.pk).exclude(pk=purchase.pk).exists():
-                from .referrals import qualify_referral_on_first_purchase
 
-                qualify_referral_on_first_purchase(member=member)
+def _award_locked(member: Member, event: EventInput, idempotency_key: str) -> Award:
+    account, found = ledger.lock_account_unless_recorded(member, idempotency_key)
+    if found is not None:
+        return _award_from_transaction(found)
+    settings_row = program_settings()
+    when = event.occurred_at or timezone.now()
+    is_purchase = event.event_type == PURCHASE and event.amount is not None
+    first_purchase = False
+    if is_purchase:
+        seen = (
+            Member.objects.filter(pk=member.pk)
+            .annotate(
+                any_purchase=Exists(Purchase.objects.filter(member_id=OuterRef("pk"))),
+                same_order=Exists(
+                    Purchase.objects.filter(member_id=OuterRef("pk"), order_id=event.order_id)
+                ),
+            )
+            .values_list("any_purchase", "same_order")
+            .get()
+        )
+        if event.order_id and seen[1]:
+            return Award(0, [AwardLine(None, "Order already recorded", 0, event.order_id)])
+        first_purchase = not seen[0]
+    lines = _evaluate(member, event, account, settings_row)
+    points = sum(line.points for line in lines)
+    if is_purchase:
+        Purchase.objects.create(
+            member_id=member.pk,
+            order_id=event.order_id,
+            amount=event.amount,
+            currency=(event.currency or settings_row.currency).upper(),
+            channel=event.channel,
+            occurred_at=when,
+            points=points,
+        )
+    spend_tiers = is_purchase and settings_row.tier_basis == TierBasis.SPEND
+    tiers = tiers_for_upgrade() if spend_tiers else None
+    txn = None
+    if points > 0:
+        txn = ledger.earn(
+            account,
+            settings_row=settings_row,
+            points=points,
+            reason=_reason(event),
+            idempotency_key=idempotency_key,
+            source=f"event:{event.event_type}"[:50],
+            source_ref=event.order_id,
+            occurred_at=when,
+            breakdown={
+                "event_type": event.event_type,
+                "amount": str(event.amount) if event.amount is not None else None,
+                "channel": event.channel,
+                "touchpoint": event.touchpoint,
+                "lines": [asdict(line) for line in lines],
+            },
+            tiers=tiers,
+        )
+        RuleAward.objects.bulk_create(
+            [
+                RuleAward(
+                    rule_id=line.rule_id,
+                    member_id=member.pk,
+                    transaction=txn,
+                    points=line.points,
+                    awarded_at=when,
+                )
+                for line in lines
+                if line.rule_id is not None and line.points > 0
+            ]
+        )
+    if spend_tiers:
+        upgrade_after_earning(
+            account=account, as_of=timezone.now(), settings_row=settings_row, tiers=tiers
+        )
+    if first_purchase:
+        from .referrals import qualify_referral_on_first_purchase
+
+        qualify_referral_on_first_purchase(member=member)
     return Award(points=points, lines=lines, transaction=txn)
 
 

@@ -43,10 +43,38 @@ def get_or_create_account(member: Member) -> PointsAccount:
     return account
 
 
+def _locked(member_id: int) -> PointsAccount | None:
+    """The member's account locked (with its tier, which is not locked), or None if missing."""
+    return (
+        PointsAccount.objects.select_for_update(of=("self",))
+        .select_related("tier")
+        .filter(member_id=member_id)
+        .first()
+    )
+
+
 def lock_account(member: Member) -> PointsAccount:
     """The member's account, created if needed, locked until the surrounding transaction ends."""
-    get_or_create_account(member)
-    return PointsAccount.objects.select_for_update().get(member_id=member.pk)
+    account = _locked(member.pk)
+    if account is None:
+        get_or_create_account(member)
+        account = _locked(member.pk)
+    return account
+
+
+def lock_account_unless_recorded(
+    member: Member, idempotency_key: str
+) -> tuple[PointsAccount | None, PointsTransaction | None]:
+    """(locked account, None), or (None, the transaction) when the key was used already.
+
+    The key is looked up after the lock, so a request that waited for a concurrent one with
+    the same key sees its result; a missing account is only created for a new key.
+    """
+    account = _locked(member.pk)
+    found = _existing(idempotency_key)
+    if found is not None:
+        return None, found
+    return account or lock_account(member), None
 
 
 def _existing(idempotency_key: str) -> PointsTransaction | None:
@@ -186,10 +214,15 @@ def _consume(buckets: list[PointsBucket], points: int) -> tuple[int, list[dict]]
     return taken, used
 
 
-def _after_earning(account: PointsAccount, moment: datetime) -> None:
-    from .tiers import upgrade_if_qualified
+def _after_earning(
+    account: PointsAccount,
+    moment: datetime,
+    settings_row: ProgramSettings | None = None,
+    tiers: list | None = None,
+) -> None:
+    from .tiers import upgrade_after_earning
 
-    upgrade_if_qualified(account=account, as_of=moment)
+    upgrade_after_earning(account=account, as_of=moment, settings_row=settings_row, tiers=tiers)
 
 
 # -- earning ---------------------------------------------------------------------------------
@@ -212,53 +245,81 @@ def award_points(
     if not isinstance(points, int) or points <= 0:
         raise ValueError("Points to award must be a positive integer.")
 
+    # No second look-up under the lock: a concurrent request with the same key loses on the
+    # unique constraint and _idempotent returns the winner's transaction.
     def write() -> PointsTransaction:
-        account = lock_account(member)
-        found = _existing(idempotency_key)
-        if found is not None:
-            return found
-        settings_row = program_settings()
-        now = timezone.now()
-        earned_at = occurred_at or now
-        available_at = earned_at + timedelta(days=settings_row.pending_days)
-        pending = available_at > now
-        common = {
-            "reason": reason,
-            "idempotency_key": idempotency_key,
-            "actor": actor,
-            "source": source,
-            "source_ref": source_ref,
-            "occurred_at": earned_at,
-            "breakdown": breakdown,
-            "activity": True,
-        }
-        if pending:
-            txn = _record(
-                account, kind=TransactionKind.PENDING, points=0, pending_points=points, **common
-            )
-        else:
-            txn = _record(
-                account,
-                kind=TransactionKind.EARN,
-                points=points,
-                qualifying_points=points if qualifying else 0,
-                **common,
-            )
-        _new_bucket(
-            account,
-            txn,
+        return earn(
+            lock_account(member),
+            settings_row=program_settings(),
             points=points,
-            earned_at=earned_at,
-            available_at=available_at,
-            pending=pending,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            source=source,
+            source_ref=source_ref,
+            actor=actor,
+            occurred_at=occurred_at,
+            breakdown=breakdown,
             qualifying=qualifying,
-            settings_row=settings_row,
         )
-        if not pending and qualifying:
-            _after_earning(account, now)
-        return txn
 
     return _idempotent(idempotency_key, write)
+
+
+def earn(
+    account: PointsAccount,
+    *,
+    settings_row: ProgramSettings,
+    points: int,
+    reason: str,
+    idempotency_key: str,
+    source: str = "",
+    source_ref: str = "",
+    actor=None,
+    occurred_at: datetime | None = None,
+    breakdown: dict | None = None,
+    qualifying: bool = True,
+    tiers: list | None = None,
+) -> PointsTransaction:
+    """award_points' write, for a caller that holds the account lock and has checked the key."""
+    now = timezone.now()
+    earned_at = occurred_at or now
+    available_at = earned_at + timedelta(days=settings_row.pending_days)
+    pending = available_at > now
+    common = {
+        "reason": reason,
+        "idempotency_key": idempotency_key,
+        "actor": actor,
+        "source": source,
+        "source_ref": source_ref,
+        "occurred_at": earned_at,
+        "breakdown": breakdown,
+        "activity": True,
+    }
+    if pending:
+        txn = _record(
+            account, kind=TransactionKind.PENDING, points=0, pending_points=points, **common
+        )
+    else:
+        txn = _record(
+            account,
+            kind=TransactionKind.EARN,
+            points=points,
+            qualifying_points=points if qualifying else 0,
+            **common,
+        )
+    _new_bucket(
+        account,
+        txn,
+        points=points,
+        earned_at=earned_at,
+        available_at=available_at,
+        pending=pending,
+        qualifying=qualifying,
+        settings_row=settings_row,
+    )
+    if not pending and qualifying:
+        _after_earning(account, now, settings_row, tiers)
+    return txn
 
 
 def release_pending(*, as_of: datetime | None = None) -> int:

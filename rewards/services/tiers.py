@@ -8,12 +8,21 @@ import logging
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from ..models import BENEFIT_SUBSCRIPTION_STATUSES, PointsAccount, Subscription, Tier, TierChange
+from ..models import (
+    BENEFIT_SUBSCRIPTION_STATUSES,
+    MembershipPlan,
+    PointsAccount,
+    ProgramSettings,
+    Subscription,
+    Tier,
+    TierChange,
+)
 from ..selectors import (
+    member_qualification_value,
     program_settings,
-    qualification_value,
     qualification_values,
     tier_for_value,
 )
@@ -58,6 +67,15 @@ def _set_tier(account: PointsAccount, tier: Tier | None, *, cause: str, at: date
     return change
 
 
+def tiers_for_upgrade() -> list[Tier]:
+    """Tiers in rank order, each marked `granted` when some plan grants it (a possible floor)."""
+    return list(
+        Tier.objects.annotate(
+            granted=Exists(MembershipPlan.objects.filter(granted_tier=OuterRef("pk")))
+        )
+    )
+
+
 def upgrade_if_qualified(
     *, account: PointsAccount, as_of: datetime | None = None
 ) -> TierChange | None:
@@ -65,16 +83,56 @@ def upgrade_if_qualified(
 
     Returns the TierChange, or None when nothing changed. Never lowers a tier.
     """
-    as_of = as_of or timezone.now()
-    tiers = list(Tier.objects.all())
+    return _upgrade(account, as_of=as_of or timezone.now(), lifetime_earned=None)
+
+
+def upgrade_after_earning(
+    *,
+    account: PointsAccount,
+    as_of: datetime,
+    settings_row: ProgramSettings | None = None,
+    tiers: list[Tier] | None = None,
+) -> TierChange | None:
+    """upgrade_if_qualified for the ledger, whose locked `account` is up to date (so its
+    lifetime_earned needs no re-read) and which may pass the settings row and tiers it holds."""
+    return _upgrade(
+        account,
+        as_of=as_of,
+        lifetime_earned=account.lifetime_earned,
+        settings_row=settings_row,
+        tiers=tiers,
+    )
+
+
+def _upgrade(
+    account: PointsAccount,
+    *,
+    as_of: datetime,
+    lifetime_earned: int | None,
+    settings_row: ProgramSettings | None = None,
+    tiers: list[Tier] | None = None,
+) -> TierChange | None:
+    if tiers is None:
+        tiers = tiers_for_upgrade()
     if not tiers:
         return None
-    settings_row = program_settings()
-    value = qualification_value(member=account.member, as_of=as_of, settings_row=settings_row)
+    current = _current_tier(account, tiers)
+    if current is not None and tiers[-1].rank <= current.rank:
+        return None  # nothing above the current tier: no value to compute, no floor to look up
+    settings_row = settings_row or program_settings()
+    value = member_qualification_value(
+        member_id=account.member_id,
+        as_of=as_of,
+        settings_row=settings_row,
+        lifetime_earned=lifetime_earned,
+    )
     earned = tier_for_value(value, tiers, settings_row)
-    floor = _plan_floor(account.member_id)
+    # A plan floor only matters when it lies above both the earned and the current tier.
+    reached = max((t.rank for t in (earned, current) if t is not None), default=None)
+    floor = None
+    if any(getattr(t, "granted", True) for t in tiers if reached is None or t.rank > reached):
+        floor = _plan_floor(account.member_id)
     target = _higher(earned, floor)
-    current = account.tier if account.tier_id else None
     if target is None or (current is not None and target.rank <= current.rank):
         return None
     cause = (
@@ -83,6 +141,15 @@ def upgrade_if_qualified(
         else TierChange.Cause.QUALIFIED
     )
     return _set_tier(account, target, cause=cause, at=as_of)
+
+
+def _current_tier(account: PointsAccount, tiers: list[Tier]) -> Tier | None:
+    if not account.tier_id:
+        return None
+    for tier in tiers:
+        if tier.pk == account.tier_id:
+            return tier
+    return account.tier
 
 
 def review_tiers(*, as_of: datetime | None = None) -> dict[str, int]:
