@@ -13,6 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("portal/", include("members.urls", namespace="portal")),
     path("portal/", include("rewards.urls", namespace="rewards")),
+    path("", include("journeys.urls", namespace="journeys")),
     path("api/v1/", include(api_urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -1,0 +1,243 @@
+"""REST API for events: POST /api/v1/events/ and POST /api/v1/events/batch/.
+
+Thin: the serializers check types and formats, the member is looked up, and
+journeys.services.ingest_event / ingest_events do the rest (validation of business rules,
+points, stage). A repeated idempotency key answers 200 with the first answer.
+"""
+
+from datetime import UTC, datetime
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from members.api_auth import HasPermission
+
+from . import selectors, services
+from .exceptions import InvalidEvent
+from .models import TouchpointChannel
+from .services import MAX_BATCH_SIZE, EventData
+
+ADD_EVENT = "journeys.add_customerevent"
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+BIGINT_MAX = 2**63 - 1
+
+
+def _has_null_character(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_null_character(k) or _has_null_character(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_null_character(v) for v in value)
+    return False
+
+
+class EventSerializer(serializers.Serializer):
+    member_id = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
+    member_number = serializers.CharField(required=False, allow_blank=True, max_length=12)
+    external_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    event_type = serializers.CharField(max_length=50)
+    occurred_at = serializers.DateTimeField(
+        required=False, help_text="ISO 8601 with a time zone; the time of receipt when omitted"
+    )
+    idempotency_key = serializers.CharField(max_length=190)
+    channel = serializers.ChoiceField(TouchpointChannel.choices, required=False, allow_blank=True)
+    touchpoint = serializers.SlugField(
+        required=False, allow_blank=True, max_length=100, help_text="A touchpoint's slug"
+    )
+    amount = serializers.DecimalField(
+        max_digits=12, decimal_places=2, required=False, allow_null=True
+    )
+    currency = serializers.CharField(required=False, allow_blank=True, max_length=3)
+    order_id = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    properties = serializers.DictField(required=False)
+
+    def validate_occurred_at(self, value):
+        if value < EARLIEST:
+            raise serializers.ValidationError("This is too far in the past.")
+        return value
+
+    def validate_properties(self, value):
+        if _has_null_character(value):
+            raise serializers.ValidationError("Text may not contain NUL characters.")
+        return value
+
+    def validate(self, attrs):
+        if (
+            attrs.get("member_id") is None
+            and not attrs.get("member_number")
+            and not attrs.get("external_id")
+        ):
+            raise serializers.ValidationError(
+                {"member_id": ["Give member_id, member_number or external_id."]}
+            )
+        return attrs
+
+
+class BreakdownLineSerializer(serializers.Serializer):
+    rule_id = serializers.IntegerField(allow_null=True)
+    rule_name = serializers.CharField()
+    points = serializers.IntegerField()
+    note = serializers.CharField()
+
+
+class StageSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+
+
+class EventAnswerSerializer(serializers.Serializer):
+    """Documentation of the answer (the stored first answer is returned as is)."""
+
+    event_id = serializers.IntegerField()
+    member_id = serializers.IntegerField()
+    member_number = serializers.CharField()
+    event_type = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    points_awarded = serializers.IntegerField()
+    breakdown = BreakdownLineSerializer(many=True)
+    balance = serializers.IntegerField()
+    stage = StageSerializer(allow_null=True)
+    stage_changed = serializers.BooleanField()
+
+
+class BatchRequestSerializer(serializers.Serializer):
+    events = EventSerializer(many=True, help_text=f"At most {MAX_BATCH_SIZE} events")
+
+
+class BatchItemSerializer(EventAnswerSerializer):
+    index = serializers.IntegerField()
+    status = serializers.ChoiceField(["created", "duplicate", "error"])
+    errors = serializers.DictField(required=False)
+
+
+class BatchAnswerSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    results = BatchItemSerializer(many=True)
+
+
+class _BatchEnvelope(serializers.Serializer):
+    events = serializers.ListField(
+        child=serializers.JSONField(), allow_empty=False, max_length=MAX_BATCH_SIZE
+    )
+
+
+def _identity(attrs: dict) -> tuple:
+    return (
+        attrs.get("member_id"),
+        attrs.get("member_number") or "",
+        attrs.get("external_id") or "",
+    )
+
+
+def _unknown_member(attrs: dict) -> dict[str, list[str]]:
+    given = [name for name in selectors.MEMBER_IDENTIFIERS if attrs.get(name) not in (None, "")]
+    message = (
+        "No member matches these identifiers together."
+        if len(given) > 1
+        else "No member has this identifier."
+    )
+    return {name: [message] for name in given}
+
+
+def _event_data(attrs: dict, member, received_at) -> EventData:
+    return EventData(
+        member=member,
+        event_type=attrs["event_type"],
+        occurred_at=attrs.get("occurred_at") or received_at,
+        idempotency_key=attrs["idempotency_key"],
+        channel=attrs.get("channel", ""),
+        touchpoint=attrs.get("touchpoint") or None,
+        amount=attrs.get("amount"),
+        currency=attrs.get("currency", ""),
+        order_id=attrs.get("order_id", ""),
+        properties=attrs.get("properties"),
+    )
+
+
+class EventViewSet(viewsets.GenericViewSet):
+    """Customer events from shops, apps, tills and CRMs."""
+
+    serializer_class = EventSerializer
+    permission_classes = [HasPermission.of(ADD_EVENT)]
+
+    @extend_schema(
+        request=EventSerializer,
+        responses={
+            201: EventAnswerSerializer,
+            200: OpenApiResponse(EventAnswerSerializer, description="Repeated idempotency key"),
+        },
+    )
+    def create(self, request):
+        data = EventSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        attrs = data.validated_data
+        member = selectors.find_member(
+            member_id=attrs.get("member_id"),
+            member_number=attrs.get("member_number", ""),
+            external_id=attrs.get("external_id", ""),
+        )
+        if member is None:
+            return Response(_unknown_member(attrs), status=status.HTTP_400_BAD_REQUEST)
+        event = _event_data(attrs, member, timezone.now())
+        try:
+            result = services.ingest_event(**vars(event))
+        except InvalidEvent as exc:
+            return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
+        return Response(
+            result.response,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(request=BatchRequestSerializer, responses={200: BatchAnswerSerializer})
+    @action(detail=False, methods=["post"], url_path="batch")
+    def batch(self, request):
+        envelope = _BatchEnvelope(data=request.data)
+        envelope.is_valid(raise_exception=True)
+        items = envelope.validated_data["events"]
+        received_at = timezone.now()
+        answers: list[dict | None] = [None] * len(items)
+        valid: list[tuple[int, dict]] = []
+        item_serializer = EventSerializer()  # one instance: building its fields is not free
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                answers[index] = {"errors": {"non_field_errors": ["Expected an object."]}}
+                continue
+            try:
+                valid.append((index, item_serializer.run_validation(item)))
+            except serializers.ValidationError as exc:
+                answers[index] = {"errors": serializers.as_serializer_error(exc)}
+        members = selectors.find_members(attrs for _, attrs in valid)
+        to_ingest: list[tuple[int, EventData]] = []
+        for index, attrs in valid:
+            member = members.get(_identity(attrs))
+            if member is None:
+                answers[index] = {"errors": _unknown_member(attrs)}
+            else:
+                to_ingest.append((index, _event_data(attrs, member, received_at)))
+        outcomes = services.ingest_events(events=[event for _, event in to_ingest])
+        for (index, _), outcome in zip(to_ingest, outcomes, strict=True):
+            if isinstance(outcome, InvalidEvent):
+                answers[index] = {"errors": outcome.errors}
+            else:
+                kind = "created" if outcome.created else "duplicate"
+                answers[index] = {"status": kind, **outcome.response}
+        results = []
+        counts = {"created": 0, "duplicate": 0, "error": 0}
+        for index, answer in enumerate(answers):
+            kind = answer.get("status", "error")
+            counts[kind] += 1
+            results.append({"index": index, "status": kind, **answer})
+        return Response(
+            {
+                "created": counts["created"],
+                "duplicates": counts["duplicate"],
+                "errors": counts["error"],
+                "results": results,
+            }
+        )

@@ -1,0 +1,256 @@
+"""Batches of up to 1,000 events: each event atomic on its own, answered in the given order.
+
+Events are taken member by member (member id order, so every batch locks rows in the same
+order and two batches never wait on each other in a circle), each member's in time order, in
+chunks that share one transaction with a savepoint per event.
+
+A member whose events in the chunk cannot touch the ledger (no earning rule for their types,
+not a purchase or refund: page views, cart events, most traffic) takes a bulk path: their
+journeys are locked together, stages are computed in memory, the events are inserted with
+one statement and the stage moves written with COPY. If anything there conflicts, those
+events go through the one-by-one path instead, so the outcome is the same either way.
+"""
+
+import bisect
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.db import DatabaseError, IntegrityError, connection, transaction
+
+from members.exceptions import DomainError
+from rewards.models import PointsAccount
+from rewards.services import Award
+
+from ..exceptions import InvalidEvent
+from ..models import CustomerEvent, EventType, MemberJourney
+from .ingest import (
+    EventData,
+    IngestContext,
+    IngestResult,
+    build_answer,
+    duplicate_result,
+    ingest_one,
+    validate_event,
+)
+from .stages import COUNTED_TYPES, BulkWriter, HistoryCounter, JourneyState
+
+logger = logging.getLogger(__name__)
+
+MAX_BATCH_SIZE = 1000
+CHUNK = 250
+
+Outcome = IngestResult | InvalidEvent
+
+
+def ingest_events(*, events: Sequence[EventData]) -> list[Outcome]:
+    """Ingest a batch; returns, in the given order, each event's result or the InvalidEvent
+    that rejected it. A repeated key (also within the batch) answers with the first result."""
+    if len(events) > MAX_BATCH_SIZE:
+        raise ValueError(f"A batch holds at most {MAX_BATCH_SIZE} events.")
+    ctx = IngestContext()
+    ctx.prefetch(events)
+    results: dict[int, Outcome] = {}
+    order = sorted(range(len(events)), key=lambda i: _apply_order(events[i], i))
+    for start in range(0, len(order), CHUNK):
+        chunk = order[start : start + CHUNK]
+        with transaction.atomic():
+            ctx.balances.update(_lock_accounts({events[i].member.pk for i in chunk}))
+            plain, one_by_one = _split(events, chunk, ctx)
+            for index in one_by_one:
+                results[index] = _ingest_item(events[index], ctx)
+            if plain:
+                results.update(_ingest_plain(events, plain, ctx))
+    return [results[i] for i in range(len(events))]
+
+
+def _apply_order(event: EventData, index: int) -> tuple:
+    """Member by member (the lock order), each member's events in time order."""
+    moment = event.occurred_at
+    timestamp = (
+        moment.timestamp()
+        if isinstance(moment, datetime) and moment.tzinfo is not None
+        else float("-inf")  # rejected by validation anyway
+    )
+    return (event.member.pk, timestamp, index)
+
+
+def _split(events, chunk: list[int], ctx: IngestContext) -> tuple[list[int], list[int]]:
+    """Events of members with nothing for the ledger in this chunk (bulk path), and the rest."""
+    if connection.vendor != "postgresql":
+        return [], chunk
+    ledger_members = {
+        events[i].member.pk
+        for i in chunk
+        if events[i].event_type in (EventType.PURCHASE, EventType.REFUND)
+        or ctx.earns(events[i].event_type)
+    }
+    plain = [i for i in chunk if events[i].member.pk not in ledger_members]
+    others = [i for i in chunk if events[i].member.pk in ledger_members]
+    return plain, others
+
+
+def _ingest_item(data: EventData, ctx: IngestContext) -> Outcome:
+    try:
+        result = ingest_one(data, ctx)
+    except InvalidEvent as exc:
+        return exc
+    except DomainError as exc:
+        return InvalidEvent({"non_field_errors": [exc.message]})
+    except DatabaseError:
+        logger.exception("event %s could not be stored", data.idempotency_key)
+        return InvalidEvent({"non_field_errors": ["The event could not be stored; send it again."]})
+    if ctx.existing is not None:
+        ctx.existing[result.event.idempotency_key] = result.event
+    return result
+
+
+def _lock_accounts(member_ids: set[int]) -> dict[int, int]:
+    """Take the points accounts' locks up front, in member order, and return the balances
+    (0 for members without an account yet)."""
+    balances = dict.fromkeys(member_ids, 0)
+    balances.update(
+        PointsAccount.objects.select_for_update()
+        .filter(member_id__in=member_ids)
+        .order_by("member_id")
+        .values_list("member_id", "balance")
+    )
+    return balances
+
+
+# -- the bulk path ---------------------------------------------------------------------------
+
+
+def _ingest_plain(events, indexes: list[int], ctx: IngestContext) -> dict[int, Outcome]:
+    results: dict[int, Outcome] = {}
+    todo: list[tuple[int, EventData, object, str]] = []
+    first_of_key: dict[str, int] = {}
+    repeats: list[tuple[int, int]] = []
+    for index in indexes:
+        data = events[index]
+        key = (data.idempotency_key or "").strip()
+        existing = ctx.find_existing(key) if key else None
+        if existing is not None:
+            results[index] = duplicate_result(existing)
+            continue
+        try:
+            touchpoint, currency = validate_event(data, ctx)
+        except InvalidEvent as exc:
+            results[index] = exc
+            continue
+        if key in first_of_key:
+            repeats.append((index, first_of_key[key]))
+            continue
+        first_of_key[key] = index
+        todo.append((index, data, touchpoint, currency))
+    if todo:
+        try:
+            with transaction.atomic():
+                results.update(_write_plain(todo, ctx))
+        except (IntegrityError, DatabaseError):
+            # A key or a journey changed under us: the one-by-one path sorts it out.
+            for index, data, _, _ in todo:
+                results[index] = _ingest_item(data, ctx)
+    for index, first in repeats:
+        earlier = results[first]
+        if isinstance(earlier, IngestResult):
+            results[index] = duplicate_result(earlier.event)
+        else:
+            results[index] = _ingest_item(events[index], ctx)
+    return results
+
+
+def _write_plain(todo, ctx: IngestContext) -> dict[int, Outcome]:
+    member_ids = sorted({data.member.pk for _, data, _, _ in todo})
+    journeys = _lock_journeys(member_ids)
+    taken = set(
+        CustomerEvent.objects.filter(
+            idempotency_key__in=[data.idempotency_key.strip() for _, data, _, _ in todo]
+        ).values_list("idempotency_key", flat=True)
+    )
+    if taken:  # stored since the batch began: let the one-by-one path answer those
+        raise IntegrityError("idempotency keys taken meanwhile")
+    counted = {data.member.pk for _, data, _, _ in todo if data.event_type in COUNTED_TYPES}
+    history = _history(sorted(counted))
+    config = ctx.config
+    award = Award(0, [])
+    rows: list[CustomerEvent] = []
+    moves_per_row = []
+    stages = []
+    for _, data, touchpoint, currency in todo:
+        member_id = data.member.pk
+        state = journeys[member_id]
+        times = history.setdefault(member_id, {})
+        if data.event_type in COUNTED_TYPES:
+            bisect.insort(times.setdefault(data.event_type, []), data.occurred_at)
+        moves = config.on_event(state, data.event_type, data.occurred_at, HistoryCounter(times))
+        stage = config.stage(state.stage_id)
+        answer = build_answer(
+            data, award=award, balance=ctx.balance(member_id), stage=stage, moved=bool(moves)
+        )
+        stages.append(stage)
+        rows.append(
+            CustomerEvent(
+                member_id=member_id,
+                event_type=data.event_type,
+                occurred_at=data.occurred_at,
+                received_at=ctx.now,
+                channel=data.channel or (touchpoint.channel if touchpoint else ""),
+                touchpoint=touchpoint,
+                amount=data.amount,
+                currency=currency,
+                order_id=data.order_id or "",
+                properties=data.properties or {},
+                idempotency_key=data.idempotency_key.strip(),
+                source=data.source,
+                points_awarded=0,
+                response=answer,
+            )
+        )
+        moves_per_row.append(moves)
+    CustomerEvent.objects.bulk_create(rows)
+    writer = BulkWriter()
+    for event, moves in zip(rows, moves_per_row, strict=True):
+        writer.add(event.member_id, moves, event.pk)
+    for member_id in member_ids:
+        writer.state(member_id, journeys[member_id])
+    writer.write()
+    results: dict[int, Outcome] = {}
+    for (index, data, _, _), event, stage in zip(todo, rows, stages, strict=True):
+        event.member = data.member
+        results[index] = IngestResult(
+            created=True, event=event, award=award, balance=event.response["balance"], stage=stage
+        )
+        if ctx.existing is not None:
+            ctx.existing[event.idempotency_key] = event
+    return results
+
+
+def _lock_journeys(member_ids: list[int]) -> dict[int, JourneyState]:
+    """The members' journey rows, created when missing, locked in member order."""
+    MemberJourney.objects.bulk_create(
+        [MemberJourney(member_id=m) for m in member_ids], ignore_conflicts=True
+    )
+    rows = (
+        MemberJourney.objects.select_for_update()
+        .filter(member_id__in=member_ids)
+        .order_by("member_id")
+        .values_list(
+            "member_id", "stage_id", "entered_at", "last_activity_at", "last_lifecycle_stage_id"
+        )
+    )
+    return {row[0]: JourneyState(*row[1:]) for row in rows}
+
+
+def _history(member_ids: list[int]) -> dict[int, dict[str, list]]:
+    history: dict[int, dict[str, list]] = {}
+    if not member_ids:
+        return history
+    rows = (
+        CustomerEvent.objects.filter(member_id__in=member_ids, event_type__in=COUNTED_TYPES)
+        .order_by("member_id", "occurred_at")
+        .values_list("member_id", "event_type", "occurred_at")
+    )
+    for member_id, event_type, occurred_at in rows:
+        history.setdefault(member_id, {}).setdefault(event_type, []).append(occurred_at)
+    return history

@@ -1,0 +1,563 @@
+"""Stage rules: where each member stands in the journey and every move between stages.
+
+The rules are applied by one engine (JourneyConfig) to an in-memory JourneyState, so the
+same logic serves a single event (counts come from the database), a bulk import (counts come
+from the imported history in memory) and the nightly inactivity pass.
+
+- Event rules move a member forward only: to the highest-ordered lifecycle stage whose rule
+  the event satisfies, if that stage is further than the current one.
+- Inactivity rules move a member into an inactivity stage `days` after their last event; the
+  move is dated when the threshold was crossed, however late the job runs, so time in stage
+  stays true.
+- A newer event ends an inactivity stage: the member goes to the stage the event earns or,
+  failing that, back to the lifecycle stage they were in before.
+"""
+
+import bisect
+import io
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ..defaults import seed_stages
+from ..models import (
+    ADVOCACY_EVENT_TYPES,
+    EVENT_RULE_KINDS,
+    CustomerEvent,
+    EventType,
+    JourneyStage,
+    MemberJourney,
+    StageKind,
+    StageRule,
+    StageRuleKind,
+    StageTransition,
+    TransitionCause,
+)
+from .bulk import copy_text
+
+logger = logging.getLogger(__name__)
+
+# count(event_types, since (exclusive), until (inclusive)) -> events, the current one included
+Counter = Callable[[tuple[str, ...], datetime, datetime], int]
+PURCHASE_TYPES = (EventType.PURCHASE.value,)
+ADVOCACY_TYPES = tuple(t.value for t in ADVOCACY_EVENT_TYPES)
+COUNTED_TYPES = PURCHASE_TYPES + ADVOCACY_TYPES
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: int
+    stage_id: int
+    kind: str
+    event_type: str
+    count: int | None
+    window_days: int | None
+    days: int | None
+
+
+@dataclass
+class JourneyState:
+    stage_id: int | None = None
+    entered_at: datetime | None = None
+    last_activity_at: datetime | None = None
+    last_lifecycle_stage_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Move:
+    from_stage_id: int | None
+    to_stage_id: int
+    at: datetime
+    cause: str
+    rule_id: int | None
+
+
+class JourneyConfig:
+    """The stages and active rules, loaded once per request, batch or job."""
+
+    def __init__(self, stages: Iterable[JourneyStage], rules: Iterable[Rule]):
+        self.stages: dict[int, JourneyStage] = {s.pk: s for s in stages}
+        rules = [r for r in rules if r.stage_id in self.stages]
+        order = {pk: stage.order for pk, stage in self.stages.items()}
+        self.event_rules = sorted(
+            (
+                r
+                for r in rules
+                if r.kind in EVENT_RULE_KINDS
+                and self.stages[r.stage_id].kind == StageKind.LIFECYCLE
+            ),
+            key=lambda r: (-order[r.stage_id], r.id),
+        )
+        self.inactivity_rules = sorted(
+            (
+                r
+                for r in rules
+                if r.kind == StageRuleKind.INACTIVITY_DAYS
+                and self.stages[r.stage_id].kind == StageKind.INACTIVITY
+                and r.days
+            ),
+            key=lambda r: (r.days, r.id),
+        )
+        self._inactivity_days: dict[int, int] = {}
+        for rule in self.inactivity_rules:
+            self._inactivity_days[rule.stage_id] = max(
+                rule.days, self._inactivity_days.get(rule.stage_id, 0)
+            )
+
+    @classmethod
+    def load(cls) -> "JourneyConfig":
+        """Stages and their active rules in one query."""
+        rows = JourneyStage.objects.values(
+            "id",
+            "order",
+            "name",
+            "slug",
+            "kind",
+            "rules__id",
+            "rules__kind",
+            "rules__event_type",
+            "rules__count",
+            "rules__window_days",
+            "rules__days",
+            "rules__active",
+        )
+        stages: dict[int, JourneyStage] = {}
+        rules = []
+        for row in rows:
+            if row["id"] not in stages:
+                stages[row["id"]] = JourneyStage(
+                    id=row["id"],
+                    order=row["order"],
+                    name=row["name"],
+                    slug=row["slug"],
+                    kind=row["kind"],
+                )
+            if row["rules__id"] is not None and row["rules__active"]:
+                rules.append(
+                    Rule(
+                        id=row["rules__id"],
+                        stage_id=row["id"],
+                        kind=row["rules__kind"],
+                        event_type=row["rules__event_type"],
+                        count=row["rules__count"],
+                        window_days=row["rules__window_days"],
+                        days=row["rules__days"],
+                    )
+                )
+        return cls(stages.values(), rules)
+
+    def stage(self, stage_id: int | None) -> JourneyStage | None:
+        return self.stages.get(stage_id) if stage_id is not None else None
+
+    # -- the engine ------------------------------------------------------------------------
+
+    def _move(self, state: JourneyState, to_stage_id: int, at: datetime, cause, rule_id) -> Move:
+        current = self.stage(state.stage_id)
+        if current is not None and current.kind == StageKind.LIFECYCLE:
+            state.last_lifecycle_stage_id = current.pk
+        if state.entered_at is not None and at < state.entered_at:
+            at = state.entered_at  # events may arrive out of order; history never runs back
+        move = Move(state.stage_id, to_stage_id, at, cause, rule_id)
+        state.stage_id = to_stage_id
+        state.entered_at = at
+        return move
+
+    def catch_up_inactivity(self, state: JourneyState, until: datetime) -> list[Move]:
+        """Inactivity moves due by `until`, each dated when its threshold was crossed."""
+        moves: list[Move] = []
+        if state.stage_id is None or state.last_activity_at is None:
+            return moves
+        for rule in self.inactivity_rules:
+            threshold = state.last_activity_at + timedelta(days=rule.days)
+            if threshold > until:
+                break
+            if state.stage_id == rule.stage_id:
+                continue
+            if self._inactivity_days.get(state.stage_id, 0) >= rule.days:
+                continue  # already in this or a deeper inactivity stage
+            moves.append(
+                self._move(state, rule.stage_id, threshold, TransitionCause.INACTIVITY, rule.id)
+            )
+        return moves
+
+    def on_event(
+        self, state: JourneyState, event_type: str, occurred_at: datetime, count: Counter
+    ) -> list[Move]:
+        """Apply one event to the state; returns the moves it caused (inactivity first)."""
+        moves = self.catch_up_inactivity(state, occurred_at)
+        current = self.stage(state.stage_id)
+        inactive = current is not None and current.kind == StageKind.INACTIVITY
+        newer = state.last_activity_at is None or occurred_at > state.last_activity_at
+        if state.last_activity_at is None or occurred_at > state.last_activity_at:
+            state.last_activity_at = occurred_at
+        if inactive and not newer:
+            return moves  # old news does not end an inactivity stage
+        floor = self.stage(state.last_lifecycle_stage_id) if inactive else current
+        matched = None
+        for rule in self.event_rules:
+            if floor is not None and self.stages[rule.stage_id].order <= floor.order:
+                break
+            if self._matches(rule, event_type, occurred_at, count):
+                matched = rule
+                break
+        if matched is not None:
+            moves.append(
+                self._move(state, matched.stage_id, occurred_at, TransitionCause.EVENT, matched.id)
+            )
+        elif inactive and floor is not None:
+            moves.append(self._move(state, floor.pk, occurred_at, TransitionCause.RETURNED, None))
+        return moves
+
+    @staticmethod
+    def _matches(rule: Rule, event_type: str, at: datetime, count: Counter) -> bool:
+        if rule.kind == StageRuleKind.ON_EVENT_TYPE:
+            return rule.event_type == event_type
+        if rule.kind == StageRuleKind.PURCHASE_COUNT:
+            if event_type not in PURCHASE_TYPES:
+                return False
+            since = at - timedelta(days=rule.window_days)
+            return count(PURCHASE_TYPES, since, at) >= rule.count
+        if rule.kind == StageRuleKind.ADVOCACY_EVENTS:
+            if event_type not in ADVOCACY_TYPES:
+                return False
+            since = at - timedelta(days=rule.window_days)
+            return count(ADVOCACY_TYPES, since, at) >= rule.count
+        return False
+
+
+# -- counters --------------------------------------------------------------------------------
+
+
+def database_counter(member_id: int) -> Counter:
+    """Counts the member's stored events plus the one being ingested (not stored yet)."""
+    cache: dict[tuple, int] = {}
+
+    def count(types: tuple[str, ...], since: datetime, until: datetime) -> int:
+        key = (types, since, until)
+        if key not in cache:
+            cache[key] = (
+                CustomerEvent.objects.filter(
+                    member_id=member_id,
+                    event_type__in=types,
+                    occurred_at__gt=since,
+                    occurred_at__lte=until,
+                ).count()
+                + 1
+            )
+        return cache[key]
+
+    return count
+
+
+class HistoryCounter:
+    """Counts from a member's history held in memory (bulk paths): sorted times per type."""
+
+    def __init__(self, times_by_type: dict[str, list[datetime]]):
+        self.times = times_by_type
+
+    def __call__(self, types: tuple[str, ...], since: datetime, until: datetime) -> int:
+        total = 0
+        for event_type in types:
+            times = self.times.get(event_type)
+            if times:
+                total += bisect.bisect_right(times, until) - bisect.bisect_right(times, since)
+        return total
+
+
+# -- persistence -----------------------------------------------------------------------------
+
+_LOCK_SQL = """
+UPDATE journeys_memberjourney AS j
+SET last_activity_at = GREATEST(j.last_activity_at, %(at)s)
+FROM (
+    SELECT id, last_activity_at FROM journeys_memberjourney WHERE member_id = %(member)s
+    FOR UPDATE
+) AS old
+WHERE j.id = old.id
+RETURNING j.id, j.stage_id, j.entered_at, old.last_activity_at, j.last_lifecycle_stage_id
+"""
+_CREATE_SQL = """
+INSERT INTO journeys_memberjourney (member_id, last_activity_at) VALUES (%(member)s, %(at)s)
+ON CONFLICT (member_id) DO NOTHING RETURNING id
+"""
+
+
+def lock_journey(*, member_id: int, activity_at: datetime) -> tuple[int, JourneyState]:
+    """Lock (creating if needed) the member's journey row until the transaction ends, record
+    the activity, and return the row id with the state as it was before this activity."""
+    if connection.vendor != "postgresql":
+        return _lock_journey_portable(member_id, activity_at)
+    params = {"member": member_id, "at": activity_at}
+    with connection.cursor() as cursor:
+        for _ in range(2):
+            cursor.execute(_LOCK_SQL, params)
+            row = cursor.fetchone()
+            if row is not None:
+                return row[0], JourneyState(row[1], row[2], row[3], row[4])
+            cursor.execute(_CREATE_SQL, params)
+            row = cursor.fetchone()
+            if row is not None:
+                return row[0], JourneyState()
+            # A concurrent first event created the row; lock it on the next round.
+    raise RuntimeError(f"Could not lock the journey of member {member_id}")
+
+
+def _lock_journey_portable(member_id: int, activity_at: datetime) -> tuple[int, JourneyState]:
+    MemberJourney.objects.get_or_create(member_id=member_id)
+    journey = MemberJourney.objects.select_for_update().get(member_id=member_id)
+    state = JourneyState(
+        journey.stage_id,
+        journey.entered_at,
+        journey.last_activity_at,
+        journey.last_lifecycle_stage_id,
+    )
+    if journey.last_activity_at is None or activity_at > journey.last_activity_at:
+        MemberJourney.objects.filter(pk=journey.pk).update(last_activity_at=activity_at)
+    return journey.pk, state
+
+
+def transitions_for(
+    member_id: int, moves: Iterable[Move], event_id: int | None = None
+) -> list[StageTransition]:
+    """Transition rows for the moves; the event is the cause of all but inactivity moves."""
+    return [
+        StageTransition(
+            member_id=member_id,
+            from_stage_id=move.from_stage_id,
+            to_stage_id=move.to_stage_id,
+            at=move.at,
+            cause=move.cause,
+            rule_id=move.rule_id,
+            event_id=event_id if move.cause != TransitionCause.INACTIVITY else None,
+        )
+        for move in moves
+    ]
+
+
+def save_moves(
+    *,
+    journey_id: int,
+    member_id: int,
+    state: JourneyState,
+    moves: list[Move],
+    event_id: int | None = None,
+) -> None:
+    if not moves:
+        return
+    MemberJourney.objects.filter(pk=journey_id).update(
+        stage_id=state.stage_id,
+        entered_at=state.entered_at,
+        last_lifecycle_stage_id=state.last_lifecycle_stage_id,
+    )
+    StageTransition.objects.bulk_create(transitions_for(member_id, moves, event_id))
+
+
+# -- bulk writes (imports, nightly) ----------------------------------------------------------
+
+_STATE_TABLE = "journeys_bulk_state"
+_STATE_COLUMNS = (
+    "member_id",
+    "stage_id",
+    "entered_at",
+    "last_activity_at",
+    "last_lifecycle_stage_id",
+)
+_TRANSITION_COLUMNS = (
+    "member_id",
+    "from_stage_id",
+    "to_stage_id",
+    "at",
+    "cause",
+    "event_id",
+    "rule_id",
+)
+
+
+def _optional(value) -> str:
+    return "" if value is None else str(value)
+
+
+class BulkWriter:
+    """Collects journey states and moves as COPY text, then writes them in three statements."""
+
+    def __init__(self) -> None:
+        self.states = io.StringIO()
+        self.transitions = io.StringIO()
+        self.moved = 0
+        self.members = 0
+
+    def add(self, member_id: int, moves: list[Move], event_id: int | None = None) -> None:
+        for move in moves:
+            cause_event = event_id if move.cause != TransitionCause.INACTIVITY else None
+            self.transitions.write(
+                f"{member_id},{_optional(move.from_stage_id)},{move.to_stage_id},"
+                f"{move.at.isoformat()},{move.cause},{_optional(cause_event)},"
+                f"{_optional(move.rule_id)}\n"
+            )
+        self.moved += len(moves)
+
+    def state(self, member_id: int, state: JourneyState) -> None:
+        self.states.write(
+            f"{member_id},{_optional(state.stage_id)},"
+            f"{state.entered_at.isoformat() if state.entered_at else ''},"
+            f"{state.last_activity_at.isoformat() if state.last_activity_at else ''},"
+            f"{_optional(state.last_lifecycle_stage_id)}\n"
+        )
+        self.members += 1
+
+    def write(self) -> int:
+        """Upsert the journeys and append the transitions; returns the number of transitions."""
+        if self.members:
+            with connection.cursor() as cursor:
+                cursor.execute(_STATE_TABLE_SQL)
+                cursor.execute(f"TRUNCATE {_STATE_TABLE}")
+            copy_text(_STATE_TABLE, _STATE_COLUMNS, self.states)
+            with connection.cursor() as cursor:
+                cursor.execute(_UPSERT_STATES_SQL)
+        if self.moved:
+            copy_text("journeys_stagetransition", _TRANSITION_COLUMNS, self.transitions)
+        return self.moved
+
+
+_STATE_TABLE_SQL = """
+CREATE TEMPORARY TABLE IF NOT EXISTS journeys_bulk_state AS
+SELECT member_id, stage_id, entered_at, last_activity_at, last_lifecycle_stage_id
+FROM journeys_memberjourney WITH NO DATA
+"""
+_UPSERT_STATES_SQL = """
+INSERT INTO journeys_memberjourney
+    (member_id, stage_id, entered_at, last_activity_at, last_lifecycle_stage_id)
+SELECT member_id, stage_id, entered_at, last_activity_at, last_lifecycle_stage_id
+FROM journeys_bulk_state ORDER BY member_id
+ON CONFLICT (member_id) DO UPDATE SET
+    stage_id = EXCLUDED.stage_id,
+    entered_at = EXCLUDED.entered_at,
+    last_activity_at = EXCLUDED.last_activity_at,
+    last_lifecycle_stage_id = EXCLUDED.last_lifecycle_stage_id
+"""
+
+
+def replay_events(
+    *,
+    config: JourneyConfig,
+    events: list[tuple[int, int, str, datetime]],
+    as_of: datetime,
+) -> int:
+    """Apply new events (id, member_id, event_type, occurred_at), already stored, to their
+    members' journeys in time order, then inactivity up to `as_of`; written in bulk. Returns
+    the number of transitions. The caller holds the transaction (PostgreSQL only)."""
+    if not events:
+        return 0
+    by_member: dict[int, list[tuple[int, int, str, datetime]]] = {}
+    for event in sorted(events, key=lambda e: (e[1], e[3], e[0])):
+        by_member.setdefault(event[1], []).append(event)
+    journeys = _locked_journeys(list(by_member))
+
+    # Counting rules need each member's history: stored for members seen before, otherwise
+    # just the new events.
+    history: dict[int, dict[str, list[datetime]]] = {m: {} for m in by_member}
+    known = [m for m in by_member if m in journeys]
+    if known:
+        rows = (
+            CustomerEvent.objects.filter(member_id__in=known, event_type__in=COUNTED_TYPES)
+            .order_by("member_id", "occurred_at")
+            .values_list("member_id", "event_type", "occurred_at")
+        )
+        for member_id, event_type, occurred_at in rows.iterator(chunk_size=20_000):
+            history[member_id].setdefault(event_type, []).append(occurred_at)
+    for member_id, member_events in by_member.items():
+        if member_id not in journeys:
+            times = history[member_id]
+            for _, _, event_type, occurred_at in member_events:
+                if event_type in COUNTED_TYPES:
+                    times.setdefault(event_type, []).append(occurred_at)
+
+    writer = BulkWriter()
+    for member_id, member_events in by_member.items():
+        state = journeys.get(member_id) or JourneyState()
+        counter = HistoryCounter(history[member_id])
+        for event_id, _, event_type, occurred_at in member_events:
+            writer.add(
+                member_id, config.on_event(state, event_type, occurred_at, counter), event_id
+            )
+        writer.add(member_id, config.catch_up_inactivity(state, as_of))
+        writer.state(member_id, state)
+    return writer.write()
+
+
+def _locked_journeys(member_ids: list[int]) -> dict[int, JourneyState]:
+    rows = (
+        MemberJourney.objects.select_for_update()
+        .filter(member_id__in=member_ids)
+        .order_by("member_id")
+        .values_list(
+            "member_id", "stage_id", "entered_at", "last_activity_at", "last_lifecycle_stage_id"
+        )
+    )
+    return {row[0]: JourneyState(*row[1:]) for row in rows}
+
+
+# -- nightly ---------------------------------------------------------------------------------
+
+
+def evaluate_stages(*, as_of: datetime | None = None, chunk_size: int = 5000) -> int:
+    """Move members who have gone quiet into the inactivity stages due by `as_of`; returns the
+    number of transitions. Running it again for the same moment moves nobody."""
+    as_of = as_of or timezone.now()
+    config = JourneyConfig.load()
+    if not config.inactivity_rules:
+        return 0
+    shortest = config.inactivity_rules[0].days
+    deepest = max(config.inactivity_rules, key=lambda r: (r.days, r.id)).stage_id
+    candidates = list(
+        MemberJourney.objects.filter(
+            stage__isnull=False, last_activity_at__lte=as_of - timedelta(days=shortest)
+        )
+        .exclude(stage_id=deepest)
+        .order_by("member_id")
+        .values_list("member_id", flat=True)
+    )
+    total = 0
+    for start in range(0, len(candidates), chunk_size):
+        total += _evaluate_chunk(config, candidates[start : start + chunk_size], as_of)
+    if total:
+        logger.info("evaluate_stages as of %s: %s transitions", as_of.isoformat(), total)
+    return total
+
+
+def _evaluate_chunk(config: JourneyConfig, member_ids: list[int], as_of: datetime) -> int:
+    with transaction.atomic():
+        if connection.vendor != "postgresql":
+            return _evaluate_chunk_portable(config, member_ids, as_of)
+        writer = BulkWriter()
+        for member_id, state in _locked_journeys(member_ids).items():
+            moves = config.catch_up_inactivity(state, as_of)
+            if moves:
+                writer.add(member_id, moves)
+                writer.state(member_id, state)
+        return writer.write()
+
+
+def _evaluate_chunk_portable(config: JourneyConfig, member_ids: list[int], as_of) -> int:
+    moved = 0
+    for member_id, state in _locked_journeys(member_ids).items():
+        moves = config.catch_up_inactivity(state, as_of)
+        if moves:
+            MemberJourney.objects.filter(member_id=member_id).update(
+                stage_id=state.stage_id,
+                entered_at=state.entered_at,
+                last_lifecycle_stage_id=state.last_lifecycle_stage_id,
+            )
+            StageTransition.objects.bulk_create(transitions_for(member_id, moves))
+            moved += len(moves)
+    return moved
+
+
+def seed_default_stages() -> int:
+    """The default journey when the program has no stages yet (idempotent)."""
+    with transaction.atomic():
+        return seed_stages(JourneyStage, StageRule)
