@@ -1,0 +1,568 @@
+"""Event ingestion at speed: single events and batches over HTTP against gunicorn, and the
+transaction import, beside pgbench's simple-update TPS on the same server as the ceiling;
+then a check that every purchase earned its points and every balance equals its ledger.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/x .venv/bin/python bench/ingest.py [--quick]
+
+DATABASE_URL only says which PostgreSQL server to use: the benchmark works in its own database
+(loyalty_bench_ingest unless --database says otherwise), creates and migrates it, and empties
+its members, users, events and ledger at the start of every run. See bench/README.md.
+"""
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import platform
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PYTHON = sys.executable
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+PGBENCH_DB = "loyalty_bench_pgbench"
+SINGLE_CLIENTS = 16
+BATCH_CLIENTS = 3
+BATCH_SIZE = 1000
+PURCHASE_SHARE = 0.3
+TARGET_SINGLE = 400  # events/s
+TARGET_P95_MS = 50
+TARGET_BATCH = 5000  # events/s
+TARGET_IMPORT = 50_000  # rows/s
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="3 s per load phase and a 100,000-row import file"
+    )
+    parser.add_argument("--members", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--database", default="loyalty_bench_ingest", help="emptied on every run")
+    return parser.parse_args()
+
+
+# -- database and Django set-up (the same approach as bench/ledger.py) -------------------------
+
+
+def bench_url(url: str, database: str) -> str:
+    parts = urlparse(url)
+    if not parts.scheme.startswith("postgres"):
+        sys.exit("DATABASE_URL must point at PostgreSQL (postgres://user@host:port/db).")
+    return urlunparse(parts._replace(path=f"/{database}"))
+
+
+def _admin_connection(url: str):
+    import psycopg2
+
+    parts = urlparse(url)
+    conn = psycopg2.connect(
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username or "postgres",
+        password=parts.password,
+        dbname="postgres",
+    )
+    conn.autocommit = True
+    return conn
+
+
+def create_database(url: str) -> bool:
+    from psycopg2 import sql
+
+    conn = _admin_connection(url)
+    try:
+        with conn.cursor() as cur:
+            name = urlparse(url).path.lstrip("/")
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            if cur.fetchone() is not None:
+                return False
+            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            return True
+    finally:
+        conn.close()
+
+
+def drop_database(url: str) -> None:
+    from psycopg2 import sql
+
+    conn = _admin_connection(url)
+    try:
+        with conn.cursor() as cur:
+            name = urlparse(url).path.lstrip("/")
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    finally:
+        conn.close()
+
+
+def setup_django(url: str) -> None:
+    os.environ["DATABASE_URL"] = url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "loyalty_site.settings"
+    os.environ.setdefault("SECRET_KEY", "bench-only-not-a-secret")
+    os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
+    os.environ["CELERY_BROKER_URL"] = ""  # tasks (welcome emails) run in-process
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+
+
+def prepare(members: int) -> tuple[list[int], str]:
+    """Migrate, empty the previous run's data, set up one earning rule (1 point per EUR on
+    purchases), enroll the members and create an API key; returns member ids and the key."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+
+    from members.models import Channel
+    from members.services import create_api_key, enroll_member
+    from rewards.models import EarningRule, EarningRuleKind, Tier
+    from rewards.selectors import program_settings
+
+    call_command("migrate", verbosity=0, interactive=False)
+    with connection.cursor() as cur:
+        # CASCADE empties every table that points at members or users: accounts, ledger,
+        # events, journeys, API keys, ...
+        cur.execute("TRUNCATE members_member, auth_user RESTART IDENTITY CASCADE")
+    program_settings()
+    EarningRule.objects.all().delete()
+    Tier.objects.all().delete()  # no tier multipliers: a purchase earns exactly its euros
+    EarningRule.objects.create(
+        name="Bench: 1 point per EUR",
+        kind=EarningRuleKind.PURCHASE,
+        event_type="purchase",
+        points_per_unit=1,
+    )
+    ids = []
+    for n in range(members):
+        member, _ = enroll_member(channel=Channel.API, external_id=f"bench-{n}")
+        ids.append(member.pk)
+    user = get_user_model().objects.create_superuser("bench", "bench@example.com", None)
+    _, raw_key = create_api_key(user=user, name="bench")
+    return ids, raw_key
+
+
+# -- 1. pgbench ----------------------------------------------------------------------------------
+
+
+def run_pgbench(url: str, seconds: int) -> float:
+    parts = urlparse(url)
+    scratch = bench_url(url, PGBENCH_DB)
+    create_database(scratch)
+    conn = [
+        "-h",
+        parts.hostname or "127.0.0.1",
+        "-p",
+        str(parts.port or 5432),
+        "-U",
+        parts.username or "postgres",
+    ]
+    env = dict(os.environ)
+    if parts.password:
+        env["PGPASSWORD"] = parts.password
+    try:
+        subprocess.run(
+            ["pgbench", *conn, "-i", "-s", "1", "-q", PGBENCH_DB],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+        out = subprocess.run(
+            ["pgbench", *conn, "-c", "4", "-j", "2", "-T", str(seconds), "-N", PGBENCH_DB],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    finally:
+        drop_database(scratch)
+    found = re.search(r"tps = ([\d.]+)", out)
+    if found is None:
+        sys.exit(f"cannot read pgbench's output:\n{out}")
+    return float(found.group(1))
+
+
+# -- gunicorn -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_gunicorn(url: str, port: int, workers: int) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.pop("CELERY_BROKER_URL", None)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "loyalty_site.settings",
+            "PYTHONPATH": str(ROOT),
+            "SECRET_KEY": env.get("SECRET_KEY") or "bench-only-not-a-secret",
+            "ALLOWED_HOSTS": "127.0.0.1",
+            "SECURE_SSL_REDIRECT": "0",
+            "DATABASE_URL": url,
+            "LOG_LEVEL": "WARNING",
+            "MANIFEST_STATIC": "0",
+        }
+    )
+    proc = subprocess.Popen(
+        [GUNICORN, "loyalty_site.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"gunicorn exited with {proc.returncode}:\n{proc.stderr.read()}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", "/api/v1/events/")
+            conn.getresponse().read()
+            conn.close()
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    stop_gunicorn(proc)
+    sys.exit("gunicorn did not answer within 60 s")
+
+
+def warm_up(port: int, api_key: str, member_id: int, requests: int) -> None:
+    """A few page views at once, so each worker has loaded its code before the clock runs."""
+    headers = {"Authorization": f"Api-Key {api_key}", "Content-Type": "application/json"}
+
+    def send(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        event = {"member_id": member_id, "event_type": "page_view", "idempotency_key": f"w{n}"}
+        conn.request("POST", "/api/v1/events/", body=json.dumps(event), headers=headers)
+        conn.getresponse().read()
+        conn.close()
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(requests)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def stop_gunicorn(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+# -- 2. and 3. the load generator (runs in a second process) ------------------------------------
+
+
+def _event(rng: random.Random, member_ids: list[int], key: str) -> dict:
+    event = {"member_id": rng.choice(member_ids), "idempotency_key": key, "channel": "web"}
+    if rng.random() < PURCHASE_SHARE:
+        event.update(event_type="purchase", amount=f"{rng.randint(1, 200)}.00")
+    else:
+        event.update(event_type="page_view", properties={"path": f"/p/{rng.randint(1, 500)}"})
+    return event
+
+
+def _client(kind, port, api_key, member_ids, seconds, index, barrier, out, lock) -> None:
+    rng = random.Random(f"{kind}-{index}")
+    headers = {"Authorization": f"Api-Key {api_key}", "Content-Type": "application/json"}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    latencies, errors, events, purchases, samples = [], 0, 0, 0, []
+    n = 0
+    barrier.wait()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if kind == "single":
+            items = [_event(rng, member_ids, f"single-{index}-{n}")]
+            path, body = "/api/v1/events/", json.dumps(items[0])
+        else:
+            items = [_event(rng, member_ids, f"batch-{index}-{n}-{i}") for i in range(BATCH_SIZE)]
+            path, body = "/api/v1/events/batch/", json.dumps({"events": items})
+        n += 1
+        start = time.perf_counter()
+        try:
+            conn.request("POST", path, body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            errors += len(items)
+            samples.append(repr(exc))
+            continue
+        latencies.append(time.perf_counter() - start)
+        if kind == "single":
+            if status == 201:
+                events += 1
+                purchases += items[0]["event_type"] == "purchase"
+            else:
+                errors += 1
+                samples.append(f"{status} {data[:200]!r}")
+        elif status != 200:
+            errors += len(items)
+            samples.append(f"{status} {data[:200]!r}")
+        else:
+            answer = json.loads(data)
+            for item, result in zip(items, answer["results"], strict=True):
+                if result["status"] == "created":
+                    events += 1
+                    purchases += item["event_type"] == "purchase"
+                else:
+                    errors += 1
+                    samples.append(json.dumps(result)[:200])
+    conn.close()
+    with lock:
+        out.append((latencies, errors, events, purchases, samples[:3]))
+
+
+def load_process(kind, port, api_key, member_ids, seconds, clients, queue) -> None:
+    """Entry point of the second process: `clients` threads, each with its own keep-alive
+    connection (gunicorn's sync workers close it after each answer; http.client reopens it)."""
+    barrier = threading.Barrier(clients + 1)
+    out: list[tuple] = []
+    lock = threading.Lock()
+    threads = [
+        threading.Thread(
+            target=_client,
+            args=(kind, port, api_key, member_ids, seconds, i, barrier, out, lock),
+        )
+        for i in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    start = time.monotonic()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - start
+    latencies = [x for row in out for x in row[0]]
+    queue.put(
+        {
+            "elapsed": elapsed,
+            "latencies": latencies,
+            "errors": sum(row[1] for row in out),
+            "events": sum(row[2] for row in out),
+            "purchases": sum(row[3] for row in out),
+            "samples": [s for row in out for s in row[4]][:5],
+        }
+    )
+
+
+def run_load(kind, port, api_key, member_ids, seconds, clients) -> dict:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(
+        target=load_process, args=(kind, port, api_key, member_ids, seconds, clients, queue)
+    )
+    proc.start()
+    result = queue.get()
+    proc.join()
+    if proc.exitcode != 0:
+        sys.exit(f"the {kind} load process failed (exit code {proc.exitcode})")
+    return result
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]
+
+
+# -- 4. the transaction import -----------------------------------------------------------------
+
+
+def write_cdnow_file(path: Path, rows: int) -> None:
+    """CDNOW-style history: customer_id,date (YYYYMMDD),amount, sorted by customer and date,
+    about ten purchases per customer between 1997-01-01 and 1998-06-30."""
+    rng = random.Random(1997)
+    customers = max(1, rows // 10)
+    first, span = date(1997, 1, 1), 545
+    days = [(first + timedelta(days=d)).strftime("%Y%m%d") for d in range(span)]
+    per_customer = [1] * customers
+    for _ in range(rows - customers):
+        per_customer[rng.randrange(customers)] += 1
+    with open(path, "w", newline="") as handle:
+        handle.write("customer_id,date,amount\n")
+        lines = []
+        for customer, count in enumerate(per_customer, start=1):
+            for d in sorted(rng.randrange(span) for _ in range(count)):
+                lines.append(f"{customer},{days[d]},{rng.randint(100, 30000) / 100:.2f}\n")
+            if len(lines) > 50_000:
+                handle.writelines(lines)
+                lines = []
+        handle.writelines(lines)
+
+
+def run_import(url: str, rows: int) -> tuple[float, float, str]:
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        path = Path(tmp) / "cdnow.csv"
+        write_cdnow_file(path, rows)
+        env = dict(os.environ, DATABASE_URL=url, PYTHONPATH=str(ROOT))
+        env.pop("CELERY_BROKER_URL", None)
+        command = [
+            PYTHON,
+            "manage.py",
+            "import_transactions",
+            str(path),
+            "--date-format",
+            "%Y%m%d",
+            "--no-points",
+            "--no-progress",
+        ]
+        start = time.monotonic()
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        elapsed = time.monotonic() - start
+    if done.returncode != 0:
+        sys.exit(f"import_transactions failed:\n{done.stderr[-2000:]}")
+    return rows / elapsed, elapsed, done.stdout.strip()
+
+
+# -- 5. checks -----------------------------------------------------------------------------------
+
+
+def check(purchases_sent: int) -> bool:
+    """One aggregate query for balances against ledger sums, one for the purchases' points."""
+    from django.db import connection
+
+    from journeys.models import CustomerEvent
+    from journeys.services.ingest import AWARD_KEY_PREFIX
+    from members.models import Member
+    from rewards.models import PointsAccount, PointsTransaction
+
+    members = Member._meta.db_table
+    accounts = PointsAccount._meta.db_table
+    ledger = PointsTransaction._meta.db_table
+    events = CustomerEvent._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""
+            SELECT m.id, COALESCE(a.balance, 0), COALESCE(l.total, 0)
+            FROM {members} m
+            LEFT JOIN {accounts} a ON a.member_id = m.id
+            LEFT JOIN (SELECT member_id, SUM(points) AS total FROM {ledger} GROUP BY member_id) l
+                ON l.member_id = m.id
+            """
+        )
+        rows = cur.fetchall()
+        mismatched = [row for row in rows if row[1] != row[2]]
+        cur.execute(
+            f"""
+            SELECT COUNT(*),
+                   COUNT(*) FILTER (
+                       WHERE t.id IS NULL
+                          OR e.points_awarded <> FLOOR(e.amount)
+                          OR t.points + t.pending_points <> FLOOR(e.amount))
+            FROM {events} e
+            LEFT JOIN {ledger} t ON t.idempotency_key = %s || e.idempotency_key
+            WHERE e.event_type = 'purchase' AND e.source = 'api'
+            """,
+            [AWARD_KEY_PREFIX],
+        )
+        purchases, unpaid = cur.fetchone()
+    ok = not mismatched and not unpaid and purchases == purchases_sent
+    print(
+        f"ledger check: {len(rows) - len(mismatched)} of {len(rows)} members have "
+        f"balance == sum(ledger); {purchases - unpaid} of {purchases} purchase events "
+        f"({purchases_sent} acknowledged by the API) earned their points: "
+        f"{'OK' if ok else 'FAILED'}"
+    )
+    for member_id, balance, total in mismatched[:10]:
+        print(f"  member {member_id}: balance {balance}, ledger sum {total}")
+    return ok
+
+
+def verdict(met: bool) -> str:
+    return "MET" if met else "NOT MET"
+
+
+def main() -> None:
+    args = parse_args()
+    base = os.environ.get("DATABASE_URL", "")
+    if not base:
+        sys.exit("Set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1/x")
+    seconds = 3 if args.quick else 10
+    import_rows = 100_000 if args.quick else 1_000_000
+    url = bench_url(base, args.database)
+    started = time.monotonic()
+    created = create_database(url)
+    setup_django(url)
+    from django.db import connection
+
+    member_ids, api_key = prepare(args.members)
+    with connection.cursor() as cur:
+        cur.execute("SHOW server_version")
+        server = cur.fetchone()[0]
+    connection.close()
+    print(
+        f"PostgreSQL {server}, database {args.database}{' (created)' if created else ''}; "
+        f"{args.members} members; {seconds} s per load phase; gunicorn with {args.workers} "
+        f"sync workers; {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+
+    tps = run_pgbench(base, seconds)
+    print(f"{'pgbench -c 4 -j 2 -N (simple update), ceiling':<48} {tps:9.0f} tps")
+
+    port = free_port()
+    gunicorn = start_gunicorn(url, port, args.workers)
+    try:
+        warm_up(port, api_key, member_ids[0], 4 * args.workers)
+        single = run_load("single", port, api_key, member_ids, seconds, SINGLE_CLIENTS)
+        batch = run_load("batch", port, api_key, member_ids, seconds, BATCH_CLIENTS)
+    finally:
+        stop_gunicorn(gunicorn)
+
+    single_rate = single["events"] / single["elapsed"]
+    p50 = percentile(single["latencies"], 0.50) * 1000
+    p95 = percentile(single["latencies"], 0.95) * 1000
+    print(
+        f"{f'single events, {SINGLE_CLIENTS} clients':<48} {single_rate:9.0f} /s   "
+        f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, {single['errors']} errors   "
+        f"target >= {TARGET_SINGLE} /s, p95 <= {TARGET_P95_MS} ms: "
+        f"{verdict(single_rate >= TARGET_SINGLE and p95 <= TARGET_P95_MS)}"
+    )
+    batch_rate = batch["events"] / batch["elapsed"]
+    batches = len(batch["latencies"])
+    print(
+        f"{f'batch events, {BATCH_SIZE} a batch, {BATCH_CLIENTS} clients':<48} "
+        f"{batch_rate:9.0f} /s   {batches} batches, {batch['errors']} errors   "
+        f"target >= {TARGET_BATCH} /s: {verdict(batch_rate >= TARGET_BATCH)}"
+    )
+    for sample in single["samples"] + batch["samples"]:
+        print(f"  error sample: {sample}")
+
+    import_rate, import_time, summary = run_import(url, import_rows)
+    print(
+        f"{f'import_transactions, {import_rows:,} rows':<48} {import_rate:9.0f} /s   "
+        f"{import_time:.1f} s   target >= {TARGET_IMPORT} /s: "
+        f"{verdict(import_rate >= TARGET_IMPORT)}"
+    )
+    print(f"  {summary}")
+
+    ok = check(single["purchases"] + batch["purchases"])
+    print(f"total time {time.monotonic() - started:.1f} s")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
