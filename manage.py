@@ -8,6 +8,11 @@ import sys
 def main():
     """Run administrative tasks."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "loyalty_site.settings")
+    # A production host always sets SECRET_KEY; without one this is a developer's checkout,
+    # so management commands (makemigrations, shell, ...) run with development settings.
+    # DEBUG=0 without SECRET_KEY still fails, as the web server and workers always do.
+    if not os.environ.get("SECRET_KEY"):
+        os.environ.setdefault("DEBUG", "1")
     try:
         from django.core.management import execute_from_command_line
     except ImportError as exc:

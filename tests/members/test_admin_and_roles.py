@@ -114,10 +114,19 @@ def test_check_deploy_is_clean_with_production_settings():
     assert "no issues" in result.stdout
 
 
-def test_secret_key_is_required_without_debug():
+@pytest.mark.parametrize(
+    ("command", "debug"),
+    [
+        (["-c", "import loyalty_site.wsgi"], None),  # what gunicorn loads
+        (["manage.py", "check"], "0"),  # the CLI with DEBUG explicitly off
+    ],
+)
+def test_secret_key_is_required_without_debug(command, debug):
     env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    if debug is not None:
+        env["DEBUG"] = debug
     result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
+        [sys.executable, *command],
         cwd=ROOT,
         env=env,
         capture_output=True,
