@@ -15,7 +15,6 @@ from members.models import Member
 
 from .models import (
     EarningRule,
-    EarningRuleKind,
     MembershipPlan,
     ProgramSettings,
     Reward,
@@ -26,6 +25,7 @@ from .models import (
 )
 from .selectors import program_settings
 from .services import EventInput
+from .validation import KIND_FIELDS, NEUTRAL, earning_rule_errors
 
 # -- shared checks ---------------------------------------------------------------------------
 
@@ -110,16 +110,6 @@ class ProgramSettingsForm(forms.ModelForm):
         return cleaned
 
 
-# Per rule kind: the amount fields it uses; the others must stay empty (or at their neutral value).
-KIND_FIELDS = {
-    EarningRuleKind.PURCHASE: {"points_per_unit", "min_amount"},
-    EarningRuleKind.FIXED: {"points"},
-    EarningRuleKind.MULTIPLIER: {"factor", "tier", "plan"},
-}
-NEUTRAL = {"points_per_unit": Decimal("1"), "points": 0, "factor": Decimal("1")}
-KIND_SPECIFIC = ("points_per_unit", "min_amount", "points", "factor", "tier", "plan")
-
-
 class EarningRuleForm(forms.ModelForm):
     class Meta:
         model = EarningRule
@@ -167,30 +157,8 @@ class EarningRuleForm(forms.ModelForm):
         problem = window_error(cleaned.get("active_from"), cleaned.get("active_until"))
         if problem:
             self.add_error("active_until", problem)
-        kind = cleaned.get("kind")
-        if kind not in KIND_FIELDS:
-            return cleaned
-        if kind == EarningRuleKind.PURCHASE:
-            per_unit = cleaned.get("points_per_unit")
-            if per_unit is None or per_unit <= 0:
-                self.add_error("points_per_unit", "Purchase rules need points per unit above 0.")
-        elif kind == EarningRuleKind.FIXED:
-            points = cleaned.get("points")
-            if not points or points <= 0:
-                self.add_error("points", "Fixed rules need points above 0.")
-            if not cleaned.get("event_type"):
-                self.add_error("event_type", "Fixed rules need the event type they reward.")
-        elif kind == EarningRuleKind.MULTIPLIER:
-            factor = cleaned.get("factor")
-            if factor is None or factor <= 1:
-                self.add_error("factor", "Multipliers need a factor above 1.")
-        label = EarningRuleKind(kind).label.lower()
-        for name in KIND_SPECIFIC:
-            if name in KIND_FIELDS[kind]:
-                continue
-            value = cleaned.get(name)
-            if value not in (None, "") and value != NEUTRAL.get(name):
-                self.add_error(name, f"Leave this empty for a rule of kind “{label}”.")
+        for name, message in earning_rule_errors(cleaned.get("kind"), cleaned).items():
+            self.add_error(name, message)
         for name, neutral in NEUTRAL.items():
             if cleaned.get(name) is None and name not in self.errors:
                 cleaned[name] = neutral

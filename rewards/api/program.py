@@ -1,24 +1,13 @@
 """The marketer's program configuration: earning rules and tiers (model permissions)."""
 
-from decimal import Decimal
-
 from rest_framework import serializers, viewsets
 
 from members.api_auth import StrictModelPermissions
 
-from ..models import EarningRule, EarningRuleKind, Tier, TierBasis
+from ..models import EarningRule, Tier, TierBasis
 from ..selectors import program_settings
+from ..validation import KIND_SPECIFIC, NEUTRAL, earning_rule_errors
 from .common import merged, window_errors
-
-# Per rule kind, the amount fields it uses; the others stay empty or at their neutral value
-# (the same rules as the admin's form).
-KIND_FIELDS = {
-    EarningRuleKind.PURCHASE: {"points_per_unit", "min_amount"},
-    EarningRuleKind.FIXED: {"points"},
-    EarningRuleKind.MULTIPLIER: {"factor", "tier", "plan"},
-}
-NEUTRAL = {"points_per_unit": Decimal("1"), "points": 0, "factor": Decimal("1")}
-KIND_SPECIFIC = ("points_per_unit", "min_amount", "points", "factor", "tier", "plan")
 
 
 class EarningRuleSerializer(serializers.ModelSerializer):
@@ -64,22 +53,9 @@ class EarningRuleSerializer(serializers.ModelSerializer):
         def value(name):
             return merged(attrs, self.instance, name, NEUTRAL.get(name))
 
-        if kind == EarningRuleKind.PURCHASE:
-            if value("points_per_unit") <= 0:
-                errors["points_per_unit"] = ["Purchase rules need points per unit above 0."]
-        elif kind == EarningRuleKind.FIXED:
-            if value("points") <= 0:
-                errors["points"] = ["Fixed rules need points above 0."]
-            if not value("event_type"):
-                errors["event_type"] = ["Fixed rules need the event type they reward."]
-        elif kind == EarningRuleKind.MULTIPLIER and value("factor") <= 1:
-            errors["factor"] = ["Multipliers need a factor above 1."]
-        label = EarningRuleKind(kind).label.lower()
-        for name in KIND_SPECIFIC:
-            current = value(name)
-            if name in KIND_FIELDS[kind] or current in (None, "") or current == NEUTRAL.get(name):
-                continue
-            errors.setdefault(name, [f"Leave this empty for a rule of kind “{label}”."])
+        names = {"event_type", *KIND_SPECIFIC}
+        for name, message in earning_rule_errors(kind, {n: value(n) for n in names}).items():
+            errors.setdefault(name, [message])
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
