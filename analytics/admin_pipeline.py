@@ -1,0 +1,1 @@
+"""Admin for pipeline runs, model fits and snapshots."""

@@ -1,0 +1,4 @@
+"""Pages of the campaigns app (filled by its issue)."""
+
+app_name = "campaigns"
+urlpatterns: list = []
