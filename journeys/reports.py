@@ -15,6 +15,7 @@ from members.models import Member
 from rewards.models import Tier
 
 from .models import CustomerEvent, JourneyStage, MemberJourney, StageTransition, Touchpoint
+from .registry import annotate_touchpoints
 
 SECONDS_PER_DAY = 86400
 
@@ -37,6 +38,7 @@ class MapFilters:
 class TouchpointVolume:
     touchpoint: Touchpoint
     events: int
+    notes: list[str] = field(default_factory=list)  # from registry.touchpoint_annotators
 
 
 @dataclass
@@ -270,8 +272,12 @@ def journey_map(*, filters: MapFilters, zone: ZoneInfo) -> JourneyMap:
             median_seconds=medians.get(stage.pk),
         )
     unassigned = []
-    for touchpoint in Touchpoint.objects.order_by("name"):
-        volume = TouchpointVolume(touchpoint, volumes.get(touchpoint.pk, 0))
+    touchpoints = list(Touchpoint.objects.order_by("name"))
+    notes = annotate_touchpoints(t.pk for t in touchpoints)
+    for touchpoint in touchpoints:
+        volume = TouchpointVolume(
+            touchpoint, volumes.get(touchpoint.pk, 0), notes.get(touchpoint.pk, [])
+        )
         if filters.channel and touchpoint.channel != filters.channel and not volume.events:
             continue
         column = columns.get(touchpoint.stage_id)

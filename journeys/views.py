@@ -152,7 +152,10 @@ def _csv(result: reports.JourneyMap) -> HttpResponse:
                 f"{column.conversion:.4f}" if column.conversion is not None else "",
                 f"{column.median_days:.2f}" if column.median_days is not None else "",
                 column.touchpoint_events,
-                "; ".join(f"{t.touchpoint.name} ({t.events})" for t in column.touchpoints),
+                "; ".join(
+                    f"{t.touchpoint.name} ({', '.join([str(t.events), *t.notes])})"
+                    for t in column.touchpoints
+                ),
             ]
         )
     return response

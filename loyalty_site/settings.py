@@ -197,6 +197,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name for the journey channels (events and survey answers both take them).
+    "ENUM_NAME_OVERRIDES": {"TouchpointChannelEnum": "journeys.models.TouchpointChannel"},
 }
 
 LOGGING = {

@@ -14,6 +14,7 @@ from journeys.models import (
     TouchpointChannel,
     TransitionCause,
 )
+from journeys.registry import touchpoint_annotators
 from rewards.models import PointsAccount
 from rewards.selectors import program_settings
 from tests.conftest import PASSWORD, make_staff
@@ -182,7 +183,8 @@ def test_map_counts_conversion_median_and_touchpoints(
     analyst_client, journey_data, django_assert_max_num_queries
 ):
     program_settings()  # the row exists, as in production
-    with django_assert_max_num_queries(12):
+    # 12, plus one per registered touchpoint annotator (feedback's satisfaction).
+    with django_assert_max_num_queries(12 + len(touchpoint_annotators)):
         response = analyst_client.get(MAP)
 
     assert response.status_code == 200
