@@ -34,7 +34,6 @@ sys.path.insert(0, str(ROOT))
 
 PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
-PGBENCH_DB = "loyalty_bench_pgbench"
 SINGLE_CLIENTS = 16
 BATCH_CLIENTS = 3
 BATCH_SIZE = 1000
@@ -43,6 +42,7 @@ TARGET_SINGLE = 400  # events/s
 TARGET_P95_MS = 50
 TARGET_BATCH = 5000  # events/s
 TARGET_IMPORT = 50_000  # rows/s
+GUNICORN_LOG = Path(tempfile.gettempdir()) / f"bench-ingest-gunicorn-{os.getpid()}.log"
 
 
 def parse_args() -> argparse.Namespace:
@@ -52,7 +52,16 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker")
     parser.add_argument("--database", default="loyalty_bench_ingest", help="emptied on every run")
+    parser.add_argument("--seconds", type=int, default=None, help="seconds per load phase")
+    parser.add_argument("--import-rows", type=int, default=None, help="rows in the import file")
+    parser.add_argument(
+        "--phases",
+        default="pgbench,single,batch,import",
+        help="comma-separated subset of pgbench,single,batch,import,import-points "
+        "(import-points: the same file imported again into an emptied database, with points)",
+    )
     return parser.parse_args()
 
 
@@ -159,9 +168,9 @@ def prepare(members: int) -> tuple[list[int], str]:
 # -- 1. pgbench ----------------------------------------------------------------------------------
 
 
-def run_pgbench(url: str, seconds: int) -> float:
+def run_pgbench(url: str, seconds: int, database: str) -> float:
     parts = urlparse(url)
-    scratch = bench_url(url, PGBENCH_DB)
+    scratch = bench_url(url, database)
     create_database(scratch)
     conn = [
         "-h",
@@ -176,13 +185,13 @@ def run_pgbench(url: str, seconds: int) -> float:
         env["PGPASSWORD"] = parts.password
     try:
         subprocess.run(
-            ["pgbench", *conn, "-i", "-s", "1", "-q", PGBENCH_DB],
+            ["pgbench", *conn, "-i", "-s", "1", "-q", database],
             env=env,
             check=True,
             capture_output=True,
         )
         out = subprocess.run(
-            ["pgbench", *conn, "-c", "4", "-j", "2", "-T", str(seconds), "-N", PGBENCH_DB],
+            ["pgbench", *conn, "-c", "4", "-j", "2", "-T", str(seconds), "-N", database],
             env=env,
             check=True,
             capture_output=True,
@@ -205,7 +214,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_gunicorn(url: str, port: int, workers: int) -> subprocess.Popen:
+def start_gunicorn(url: str, port: int, workers: int, threads: int) -> subprocess.Popen:
     env = dict(os.environ)
     env.pop("CELERY_BROKER_URL", None)
     env.update(
@@ -221,17 +230,28 @@ def start_gunicorn(url: str, port: int, workers: int) -> subprocess.Popen:
         }
     )
     proc = subprocess.Popen(
-        [GUNICORN, "loyalty_site.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{port}"],
+        [
+            GUNICORN,
+            "loyalty_site.wsgi",
+            "-w",
+            str(workers),
+            "--threads",
+            str(threads),
+            "-b",
+            f"127.0.0.1:{port}",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        # A file, not a pipe: nobody reads a pipe while the load runs, and a full one would
+        # block the workers' logging (tracebacks) and hang their requests.
+        stderr=GUNICORN_LOG.open("w"),
         text=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            sys.exit(f"gunicorn exited with {proc.returncode}:\n{proc.stderr.read()}")
+            sys.exit(f"gunicorn exited with {proc.returncode}:\n{GUNICORN_LOG.read_text()}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             conn.request("GET", "/api/v1/events/")
@@ -414,25 +434,23 @@ def write_cdnow_file(path: Path, rows: int) -> None:
         handle.writelines(lines)
 
 
-def run_import(url: str, rows: int) -> tuple[float, float, str]:
-    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        path = Path(tmp) / "cdnow.csv"
-        write_cdnow_file(path, rows)
-        env = dict(os.environ, DATABASE_URL=url, PYTHONPATH=str(ROOT))
-        env.pop("CELERY_BROKER_URL", None)
-        command = [
-            PYTHON,
-            "manage.py",
-            "import_transactions",
-            str(path),
-            "--date-format",
-            "%Y%m%d",
-            "--no-points",
-            "--no-progress",
-        ]
-        start = time.monotonic()
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-        elapsed = time.monotonic() - start
+def run_import(url: str, path: Path, rows: int, points: bool) -> tuple[float, float, str]:
+    env = dict(os.environ, DATABASE_URL=url, PYTHONPATH=str(ROOT))
+    env.pop("CELERY_BROKER_URL", None)
+    command = [
+        PYTHON,
+        "manage.py",
+        "import_transactions",
+        str(path),
+        "--date-format",
+        "%Y%m%d",
+        "--no-progress",
+    ]
+    if not points:
+        command.append("--no-points")
+    start = time.monotonic()
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.monotonic() - start
     if done.returncode != 0:
         sys.exit(f"import_transactions failed:\n{done.stderr[-2000:]}")
     return rows / elapsed, elapsed, done.stdout.strip()
@@ -496,13 +514,38 @@ def verdict(met: bool) -> str:
     return "MET" if met else "NOT MET"
 
 
+def empty_imported() -> None:
+    """Remove what an import wrote (its members and everything hanging off them), so the file
+    can be imported again from scratch."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT id FROM members_member WHERE enrollment_channel = 'import'")
+        ids = [row[0] for row in cur.fetchall()]
+        if not ids:
+            return
+        for table in (
+            "rewards_ruleaward",
+            "rewards_pointsbucket",
+            "rewards_purchase",
+            "journeys_stagetransition",
+            "journeys_memberjourney",
+            "journeys_customerevent",
+        ):
+            cur.execute(f"DELETE FROM {table} WHERE member_id = ANY(%s)", [ids])
+        cur.execute("DELETE FROM rewards_pointstransaction WHERE member_id = ANY(%s)", [ids])
+        cur.execute("DELETE FROM rewards_pointsaccount WHERE member_id = ANY(%s)", [ids])
+        cur.execute("DELETE FROM members_member WHERE id = ANY(%s)", [ids])
+
+
 def main() -> None:
     args = parse_args()
+    phases = set(args.phases.split(","))
     base = os.environ.get("DATABASE_URL", "")
     if not base:
         sys.exit("Set DATABASE_URL to a PostgreSQL server, e.g. postgres://postgres@127.0.0.1/x")
-    seconds = 3 if args.quick else 10
-    import_rows = 100_000 if args.quick else 1_000_000
+    seconds = args.seconds or (3 if args.quick else 10)
+    import_rows = args.import_rows or (100_000 if args.quick else 1_000_000)
     url = bench_url(base, args.database)
     started = time.monotonic()
     created = create_database(url)
@@ -517,47 +560,67 @@ def main() -> None:
     print(
         f"PostgreSQL {server}, database {args.database}{' (created)' if created else ''}; "
         f"{args.members} members; {seconds} s per load phase; gunicorn with {args.workers} "
-        f"sync workers; {os.cpu_count()} CPUs, Python {platform.python_version()}"
+        f"workers x {args.threads} threads; {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}"
     )
 
-    tps = run_pgbench(base, seconds)
-    print(f"{'pgbench -c 4 -j 2 -N (simple update), ceiling':<48} {tps:9.0f} tps")
+    if "pgbench" in phases:
+        tps = run_pgbench(base, seconds, f"{args.database}_pgbench")
+        print(f"{'pgbench -c 4 -j 2 -N (simple update), ceiling':<48} {tps:9.0f} tps")
 
-    port = free_port()
-    gunicorn = start_gunicorn(url, port, args.workers)
-    try:
-        warm_up(port, api_key, member_ids[0], 4 * args.workers)
-        single = run_load("single", port, api_key, member_ids, seconds, SINGLE_CLIENTS)
-        batch = run_load("batch", port, api_key, member_ids, seconds, BATCH_CLIENTS)
-    finally:
-        stop_gunicorn(gunicorn)
+    single = batch = {"events": 0, "purchases": 0, "samples": [], "errors": 0}
+    if phases & {"single", "batch"}:
+        port = free_port()
+        gunicorn = start_gunicorn(url, port, args.workers, args.threads)
+        try:
+            warm_up(port, api_key, member_ids[0], 4 * args.workers)
+            if "single" in phases:
+                single = run_load("single", port, api_key, member_ids, seconds, SINGLE_CLIENTS)
+            if "batch" in phases:
+                batch = run_load("batch", port, api_key, member_ids, seconds, BATCH_CLIENTS)
+        finally:
+            stop_gunicorn(gunicorn)
 
-    single_rate = single["events"] / single["elapsed"]
-    p50 = percentile(single["latencies"], 0.50) * 1000
-    p95 = percentile(single["latencies"], 0.95) * 1000
-    print(
-        f"{f'single events, {SINGLE_CLIENTS} clients':<48} {single_rate:9.0f} /s   "
-        f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, {single['errors']} errors   "
-        f"target >= {TARGET_SINGLE} /s, p95 <= {TARGET_P95_MS} ms: "
-        f"{verdict(single_rate >= TARGET_SINGLE and p95 <= TARGET_P95_MS)}"
-    )
-    batch_rate = batch["events"] / batch["elapsed"]
-    batches = len(batch["latencies"])
-    print(
-        f"{f'batch events, {BATCH_SIZE} a batch, {BATCH_CLIENTS} clients':<48} "
-        f"{batch_rate:9.0f} /s   {batches} batches, {batch['errors']} errors   "
-        f"target >= {TARGET_BATCH} /s: {verdict(batch_rate >= TARGET_BATCH)}"
-    )
+    if "single" in phases:
+        single_rate = single["events"] / single["elapsed"]
+        p50 = percentile(single["latencies"], 0.50) * 1000
+        p95 = percentile(single["latencies"], 0.95) * 1000
+        print(
+            f"{f'single events, {SINGLE_CLIENTS} clients':<48} {single_rate:9.0f} /s   "
+            f"p50 {p50:.1f} ms, p95 {p95:.1f} ms, {single['errors']} errors   "
+            f"target >= {TARGET_SINGLE} /s, p95 <= {TARGET_P95_MS} ms: "
+            f"{verdict(single_rate >= TARGET_SINGLE and p95 <= TARGET_P95_MS)}"
+        )
+    if "batch" in phases:
+        batch_rate = batch["events"] / batch["elapsed"]
+        batches = len(batch["latencies"])
+        print(
+            f"{f'batch events, {BATCH_SIZE} a batch, {BATCH_CLIENTS} clients':<48} "
+            f"{batch_rate:9.0f} /s   {batches} batches, {batch['errors']} errors   "
+            f"target >= {TARGET_BATCH} /s: {verdict(batch_rate >= TARGET_BATCH)}"
+        )
     for sample in single["samples"] + batch["samples"]:
         print(f"  error sample: {sample}")
+    if single["errors"] or batch["errors"]:
+        print(f"  gunicorn's log: {GUNICORN_LOG}")
 
-    import_rate, import_time, summary = run_import(url, import_rows)
-    print(
-        f"{f'import_transactions, {import_rows:,} rows':<48} {import_rate:9.0f} /s   "
-        f"{import_time:.1f} s   target >= {TARGET_IMPORT} /s: "
-        f"{verdict(import_rate >= TARGET_IMPORT)}"
-    )
-    print(f"  {summary}")
+    if phases & {"import", "import-points"}:
+        with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+            path = Path(tmp) / "cdnow.csv"
+            write_cdnow_file(path, import_rows)
+            for points in (False, True):
+                if ("import-points" if points else "import") not in phases:
+                    continue
+                empty_imported()
+                connection.close()
+                label = "with points" if points else "--no-points"
+                rate, elapsed, summary = run_import(url, path, import_rows, points)
+                print(
+                    f"{f'import_transactions, {import_rows:,} rows, {label}':<48} "
+                    f"{rate:9.0f} /s   {elapsed:.1f} s   target >= {TARGET_IMPORT} /s: "
+                    f"{verdict(rate >= TARGET_IMPORT)}"
+                )
+                print(f"  {summary}")
 
     ok = check(single["purchases"] + batch["purchases"])
     print(f"total time {time.monotonic() - started:.1f} s")

@@ -1,17 +1,21 @@
 """Batches of up to 1,000 events: each event atomic on its own, answered in the given order.
 
-Events are taken member by member (member id order, so every batch locks rows in the same
-order and two batches never wait on each other in a circle), each member's in time order, in
-chunks that share one transaction with a savepoint per event.
+Events are taken member by member, each member's in time order, in chunks of one
+transaction. A chunk first creates the members' missing points accounts and journey rows
+(outside its transaction), then locks all accounts and all journeys in member id order, so
+two batches never wait on each other in a circle.
 
-A member whose events in the chunk cannot touch the ledger (no earning rule for their types,
-not a purchase or refund: page views, cart events, most traffic) takes a bulk path: their
-journeys are locked together, stages are computed in memory, the events are inserted with
-one statement and the stage moves written with COPY. If anything there conflicts, those
-events go through the one-by-one path instead, so the outcome is the same either way.
+Every member without a refund in the chunk takes a bulk path: events are validated in
+Python first (a bad one is answered as an error and left out), the points of the good ones
+are awarded together by rewards.services.bulk.award_events (the same awards as one by one),
+stages are computed in memory, and the events (each with the answer a single call would have
+given) and the stage moves are written with COPY. If anything there conflicts, those events
+go through the one-by-one path instead, so the outcome is the same either way. Refunds (which
+take points back from earlier orders) always go one by one.
 """
 
 import bisect
+import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -20,11 +24,13 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from members.exceptions import DomainError
 from rewards.models import PointsAccount
-from rewards.services import Award
+from rewards.services import Award, EventInput, config_cache
+from rewards.services.bulk import EventAward, allocate_ids, award_events, copy_rows
 
 from ..exceptions import InvalidEvent
 from ..models import CustomerEvent, EventType, MemberJourney
 from .ingest import (
+    AWARD_KEY_PREFIX,
     EventData,
     IngestContext,
     IngestResult,
@@ -38,7 +44,7 @@ from .stages import COUNTED_TYPES, BulkWriter, HistoryCounter, JourneyState
 logger = logging.getLogger(__name__)
 
 MAX_BATCH_SIZE = 1000
-CHUNK = 250
+CHUNK = 1000
 
 Outcome = IngestResult | InvalidEvent
 
@@ -48,14 +54,22 @@ def ingest_events(*, events: Sequence[EventData]) -> list[Outcome]:
     that rejected it. A repeated key (also within the batch) answers with the first result."""
     if len(events) > MAX_BATCH_SIZE:
         raise ValueError(f"A batch holds at most {MAX_BATCH_SIZE} events.")
+    with config_cache.allowed():
+        return _ingest_events(events)
+
+
+def _ingest_events(events: Sequence[EventData]) -> list[Outcome]:
     ctx = IngestContext()
     ctx.prefetch(events)
     results: dict[int, Outcome] = {}
     order = sorted(range(len(events)), key=lambda i: _apply_order(events[i], i))
     for start in range(0, len(order), CHUNK):
         chunk = order[start : start + CHUNK]
+        member_ids = sorted({events[i].member.pk for i in chunk})
+        _create_rows(member_ids)
         with transaction.atomic():
-            ctx.balances.update(_lock_accounts({events[i].member.pk for i in chunk}))
+            ctx.balances.update(_lock_accounts(member_ids))
+            ctx.journeys = _locked_journeys(member_ids)
             plain, one_by_one = _split(events, chunk, ctx)
             for index in one_by_one:
                 results[index] = _ingest_item(events[index], ctx)
@@ -76,14 +90,11 @@ def _apply_order(event: EventData, index: int) -> tuple:
 
 
 def _split(events, chunk: list[int], ctx: IngestContext) -> tuple[list[int], list[int]]:
-    """Events of members with nothing for the ledger in this chunk (bulk path), and the rest."""
+    """Events of members without a refund in this chunk (bulk path), and the rest."""
     if connection.vendor != "postgresql":
         return [], chunk
     ledger_members = {
-        events[i].member.pk
-        for i in chunk
-        if events[i].event_type in (EventType.PURCHASE, EventType.REFUND)
-        or ctx.earns(events[i].event_type)
+        events[i].member.pk for i in chunk if events[i].event_type == EventType.REFUND
     }
     plain = [i for i in chunk if events[i].member.pk not in ledger_members]
     others = [i for i in chunk if events[i].member.pk in ledger_members]
@@ -105,9 +116,22 @@ def _ingest_item(data: EventData, ctx: IngestContext) -> Outcome:
     return result
 
 
-def _lock_accounts(member_ids: set[int]) -> dict[int, int]:
-    """Take the points accounts' locks up front, in member order, and return the balances
-    (0 for members without an account yet)."""
+def _create_rows(member_ids: list[int]) -> None:
+    """The members' points accounts and journey rows, created where missing before the
+    chunk's transaction (committed at once when the caller holds none): the chunk then takes
+    every lock it needs up front, in member order, and never waits on a row another
+    transaction is inserting while holding locks of its own."""
+    PointsAccount.objects.bulk_create(
+        [PointsAccount(member_id=m) for m in member_ids], ignore_conflicts=True
+    )
+    MemberJourney.objects.bulk_create(
+        [MemberJourney(member_id=m) for m in member_ids], ignore_conflicts=True
+    )
+
+
+def _lock_accounts(member_ids: list[int]) -> dict[int, int]:
+    """Take the points accounts' locks, then the journeys', in member order, and return the
+    balances."""
     balances = dict.fromkeys(member_ids, 0)
     balances.update(
         PointsAccount.objects.select_for_update()
@@ -144,11 +168,13 @@ def _ingest_plain(events, indexes: list[int], ctx: IngestContext) -> dict[int, O
         first_of_key[key] = index
         todo.append((index, data, touchpoint, currency))
     if todo:
+        balances = dict(ctx.balances)
         try:
             with transaction.atomic():
                 results.update(_write_plain(todo, ctx))
         except (IntegrityError, DatabaseError):
             # A key or a journey changed under us: the one-by-one path sorts it out.
+            ctx.balances = balances
             for index, data, _, _ in todo:
                 results[index] = _ingest_item(data, ctx)
     for index, first in repeats:
@@ -162,7 +188,7 @@ def _ingest_plain(events, indexes: list[int], ctx: IngestContext) -> dict[int, O
 
 def _write_plain(todo, ctx: IngestContext) -> dict[int, Outcome]:
     member_ids = sorted({data.member.pk for _, data, _, _ in todo})
-    journeys = _lock_journeys(member_ids)
+    journeys = {m: ctx.journeys[m] for m in member_ids}
     taken = set(
         CustomerEvent.objects.filter(
             idempotency_key__in=[data.idempotency_key.strip() for _, data, _, _ in todo]
@@ -173,7 +199,7 @@ def _write_plain(todo, ctx: IngestContext) -> dict[int, Outcome]:
     counted = {data.member.pk for _, data, _, _ in todo if data.event_type in COUNTED_TYPES}
     history = _history(sorted(counted))
     config = ctx.config
-    award = Award(0, [])
+    awards = _awards(todo, ctx)
     rows: list[CustomerEvent] = []
     moves_per_row = []
     stages = []
@@ -185,6 +211,9 @@ def _write_plain(todo, ctx: IngestContext) -> dict[int, Outcome]:
             bisect.insort(times.setdefault(data.event_type, []), data.occurred_at)
         moves = config.on_event(state, data.event_type, data.occurred_at, HistoryCounter(times))
         stage = config.stage(state.stage_id)
+        award = awards.get(data.idempotency_key.strip(), NO_AWARD)
+        if award.transaction is not None:
+            ctx.balances[member_id] = award.transaction.balance_after
         answer = build_answer(
             data, award=award, balance=ctx.balance(member_id), stage=stage, moved=bool(moves)
         )
@@ -203,12 +232,12 @@ def _write_plain(todo, ctx: IngestContext) -> dict[int, Outcome]:
                 properties=data.properties or {},
                 idempotency_key=data.idempotency_key.strip(),
                 source=data.source,
-                points_awarded=0,
+                points_awarded=award.points,
                 response=answer,
             )
         )
         moves_per_row.append(moves)
-    CustomerEvent.objects.bulk_create(rows)
+    _copy_events(rows)
     writer = BulkWriter()
     for event, moves in zip(rows, moves_per_row, strict=True):
         writer.add(event.member_id, moves, event.pk)
@@ -219,18 +248,104 @@ def _write_plain(todo, ctx: IngestContext) -> dict[int, Outcome]:
     for (index, data, _, _), event, stage in zip(todo, rows, stages, strict=True):
         event.member = data.member
         results[index] = IngestResult(
-            created=True, event=event, award=award, balance=event.response["balance"], stage=stage
+            created=True,
+            event=event,
+            award=awards.get(event.idempotency_key, NO_AWARD),
+            balance=event.response["balance"],
+            stage=stage,
         )
         if ctx.existing is not None:
             ctx.existing[event.idempotency_key] = event
     return results
 
 
-def _lock_journeys(member_ids: list[int]) -> dict[int, JourneyState]:
-    """The members' journey rows, created when missing, locked in member order."""
-    MemberJourney.objects.bulk_create(
-        [MemberJourney(member_id=m) for m in member_ids], ignore_conflicts=True
+NO_AWARD = Award(0, [])
+EVENT_COLUMNS = (
+    "id",
+    "member_id",
+    "event_type",
+    "occurred_at",
+    "received_at",
+    "channel",
+    "touchpoint_id",
+    "amount",
+    "currency",
+    "order_id",
+    "properties",
+    "idempotency_key",
+    "source",
+    "points_awarded",
+    "response",
+)
+
+
+def _copy_events(rows: list[CustomerEvent]) -> None:
+    """Insert the events with COPY, ids drawn from their sequence first."""
+    for event, pk in zip(rows, allocate_ids("journeys_customerevent", len(rows)), strict=True):
+        event.pk = pk
+    copy_rows(
+        "journeys_customerevent",
+        EVENT_COLUMNS,
+        (
+            (
+                e.pk,
+                e.member_id,
+                e.event_type,
+                e.occurred_at,
+                e.received_at,
+                e.channel,
+                e.touchpoint_id,
+                e.amount,
+                e.currency,
+                e.order_id,
+                json.dumps(e.properties),
+                e.idempotency_key,
+                e.source,
+                e.points_awarded,
+                json.dumps(e.response),
+            )
+            for e in rows
+        ),
     )
+
+
+def _awards(todo, ctx: IngestContext) -> dict[str, Award]:
+    """The points of the events that can earn, all at once (in member and time order, as
+    they were sorted), by idempotency key."""
+    earning = [
+        (data, touchpoint, currency)
+        for _, data, touchpoint, currency in todo
+        if ctx.earns(data.event_type)
+    ]
+    if not earning:
+        return {}
+    items = [
+        EventAward(
+            member=data.member,
+            event=EventInput(
+                event_type=data.event_type,
+                occurred_at=data.occurred_at,
+                amount=data.amount,
+                currency=currency,
+                channel=data.channel or (touchpoint.channel if touchpoint else ""),
+                touchpoint=touchpoint.slug if touchpoint else "",
+                order_id=data.order_id or "",
+                properties=data.properties or {},
+            ),
+            idempotency_key=f"{AWARD_KEY_PREFIX}{data.idempotency_key.strip()}",
+        )
+        for data, touchpoint, currency in earning
+    ]
+    awards = award_events(items=items)
+    return {
+        data.idempotency_key.strip(): award
+        for (data, _, _), award in zip(earning, awards, strict=True)
+    }
+
+
+def _locked_journeys(member_ids: list[int]) -> dict[int, JourneyState]:
+    """The members' journey rows (created by _create_rows), locked in member order, after
+    their accounts: the order the one-by-one path takes them in too."""
     rows = (
         MemberJourney.objects.select_for_update()
         .filter(member_id__in=member_ids)

@@ -1,22 +1,31 @@
 """Bulk import of a shop's or CRM's order history (customer_id, date, amount[, order_id,
 channel]) as purchase events.
 
-Built for millions of rows:
-1. one streaming pass validates every row and writes the clean rows to a spooled CSV file;
-   any bad row fails the whole import before anything is written, each reported by line;
-2. PostgreSQL COPY loads that file into a temporary table, where each row gets its
-   idempotency key (`import:<customer>:<order_id>`, or `import:<customer>:<UTC time>:<amount>:
-   <n>` for the n-th identical row without an order id), so importing a file again adds nothing;
-3. per batch of whole customers, in one transaction: unknown customers are enrolled in bulk,
-   events are added with one INSERT ... SELECT ... ON CONFLICT DO NOTHING, points are awarded
-   through the rewards engine per member in time order (unless --no-points), and the stages
-   are replayed in memory and written in bulk.
+Built for millions of rows, set-based:
+1. the file is COPYed as it is into a staging table and validated with SQL; each distinct
+   date, unusual amount and channel is checked once in Python by the same code the row-by-row
+   path uses. A file that is not plain one-row-per-line CSV of one width (a quoted line break,
+   a blank line, a short row) is read by that row-by-row path instead, with the same messages.
+   Any bad row fails the whole import before anything is written, each reported by line;
+2. every row gets its idempotency key (`import:<customer>:<order_id>`, or
+   `import:<customer>:<UTC time>:<amount>:<n>` for the n-th identical row without an order
+   id), so importing a file again adds nothing, and a batch number (whole customers, about
+   batch_size rows), in an unlogged table;
+3. per batch, in one transaction: unknown customers are enrolled with one COPY, events are
+   added with one INSERT ... SELECT ... ON CONFLICT DO NOTHING, points are awarded by
+   rewards.services.bulk.award_events (the engine's awards, written in bulk; unless
+   --no-points), and the stage moves of the members the batch enrolled are computed by one
+   SQL statement (stages.purchase_replay_sql); members with an earlier journey are replayed
+   by the Python engine. Two connections write batches at once when the caller holds no
+   transaction.
 """
 
 import csv
 import io
 import logging
+import secrets
 import tempfile
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -24,19 +33,19 @@ from decimal import Decimal, InvalidOperation
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from members.models import Channel, Member
-from members.services import generate_member_number, generate_referral_code
-from rewards.models import PointsAccount
+from members.services import REFERRAL_ALPHABET, generate_member_number
 from rewards.selectors import program_settings
-from rewards.services import EventInput, award_for_event
+from rewards.services import EventInput
+from rewards.services.bulk import EventAward, award_events
 
 from ..models import EventSource, EventType, TouchpointChannel
 from .bulk import copy_from, copy_text, csv_value
 from .ingest import AWARD_KEY_PREFIX, MAX_AMOUNT, MAX_CLOCK_SKEW
-from .stages import JourneyConfig, replay_events
+from .stages import JourneyConfig, purchase_replay_sql, replay_events
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +55,12 @@ MAX_REPORTED_ERRORS = 1000
 CENT = Decimal("0.01")
 ROWS_TABLE = "journeys_import_rows"
 KEYED_TABLE = "journeys_import_keyed"
+RAW_TABLE = "journeys_import_raw"
+VALUES_TABLE = "journeys_import_values"
+CUSTOMERS_TABLE = "journeys_import_customers"
+NEW_EVENTS_TABLE = "journeys_import_new"
+REPLAY_TABLE = "journeys_import_replay"
+VALUES_COLUMNS = ("kind", "raw", "moment", "stamp", "amount", "amount_key", "value", "problem")
 
 
 class Progress(Protocol):
@@ -108,7 +123,7 @@ def import_transactions(
     lines: Iterable[str],
     date_format: str | None = None,
     award_points: bool = True,
-    batch_size: int = 20_000,
+    batch_size: int = 100_000,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Import purchase history from CSV text lines (a file opened with newline="").
@@ -121,34 +136,370 @@ def import_transactions(
     progress = progress or _NoProgress()
     settings_row = program_settings()
     zone = ZoneInfo(settings_row.timezone)
-    with tempfile.TemporaryFile("w+", newline="", encoding="utf-8") as clean:
+    if not hasattr(lines, "seek") and not isinstance(lines, list | tuple):
+        lines = list(lines)  # read twice if the fast path gives up
+    _session_settings()
+    # The keyed rows live in an unlogged table (no WAL), not a temporary one, so that other
+    # connections can write batches in parallel.
+    keyed = f"{KEYED_TABLE}_{secrets.token_hex(6)}"
+    options = {"date_format": date_format, "zone": zone, "progress": progress}
+    try:
         progress.start("validating", None)
-        checked = _validate(lines, clean, date_format=date_format, zone=zone, progress=progress)
-        progress.finish()
-        if checked.error_count:
-            raise ImportFailed(checked.errors, checked.error_count)
-        report = ImportReport(rows=checked.rows)
-        if not checked.rows:
-            return report
-        clean.seek(0)
         try:
-            _load(clean)
-            progress.start("importing", checked.rows)
-            for customers in _batches(checked.customers, batch_size):
-                _import_batch(
-                    customers,
-                    report,
-                    currency=settings_row.currency,
-                    award_points=award_points,
-                )
-                progress.advance(sum(c.rows for c in customers.values()))
+            rows = _stage_fast(lines, keyed=keyed, batch_size=batch_size, **options)
+        except _NotSimple:
+            rows = _stage_exact(lines, keyed=keyed, batch_size=batch_size, **options)
+        progress.finish()
+        report = ImportReport(rows=rows)
+        if rows:
+            batches = _number_batches(keyed)
+            progress.start("importing", rows)
+            _run_batches(
+                batches,
+                report,
+                keyed=keyed,
+                currency=settings_row.currency,
+                award_points=award_points,
+                progress=progress,
+            )
             progress.finish()
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute(f"DROP TABLE IF EXISTS {KEYED_TABLE}, {ROWS_TABLE}")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"DROP TABLE IF EXISTS {keyed}, {ROWS_TABLE}, {RAW_TABLE}, {VALUES_TABLE}"
+            )
+            cursor.execute("RESET work_mem")
     report.duplicates = report.rows - report.created
     logger.info("import_transactions: %s", report)
     return report
+
+
+def _session_settings() -> None:
+    """Memory for sorting a whole file; temporary tables kept in memory when the session has
+    not used one yet (PostgreSQL refuses the change afterwards)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET work_mem = '256MB'")
+        try:
+            with transaction.atomic():
+                cursor.execute("SET temp_buffers = '512MB'")
+        except DatabaseError:
+            pass
+
+
+PARALLEL_BATCHES = 2
+
+
+def _run_batches(batches, report: ImportReport, *, keyed: str, progress, **options) -> None:
+    """The batches in order; with two connections at once when the caller holds no
+    transaction (each batch is its own transaction either way)."""
+    if connection.in_atomic_block or len(batches) < 2 or PARALLEL_BATCHES < 2:
+        for batch, rows in batches:
+            _import_batch(batch, report, keyed=keyed, **options)
+            progress.advance(rows)
+        return
+    todo = list(batches)
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+    reports: list[ImportReport] = []
+
+    def work() -> None:
+        mine = ImportReport()
+        try:
+            _session_settings()
+            while True:
+                with lock:
+                    if failures or not todo:
+                        break
+                    batch, rows = todo.pop(0)
+                _import_batch(batch, mine, keyed=keyed, **options)
+                with lock:
+                    progress.advance(rows)
+        except BaseException as exc:  # re-raised in the calling thread
+            with lock:
+                failures.append(exc)
+        finally:
+            with lock:
+                reports.append(mine)
+            connection.close()
+
+    threads = [threading.Thread(target=work) for _ in range(PARALLEL_BATCHES)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for part in reports:
+        report.created += part.created
+        report.members_enrolled += part.members_enrolled
+        report.points_awarded += part.points_awarded
+        report.transitions += part.transitions
+    if failures:
+        raise failures[0]
+
+
+class _NotSimple(Exception):
+    """The file is not plain one-row-per-line CSV: the exact (slower) path reads it."""
+
+
+# -- 1a. the fast path: COPY the file as it is, validate in SQL --------------------------------
+
+
+class _Feed:
+    """A file-like view of the CSV text for COPY that counts the lines it hands over."""
+
+    def __init__(self, first: str, chunks):
+        self.pending = first
+        self.chunks = chunks
+        self.newlines = 0
+        self.last = ""
+
+    def read(self, size: int = -1) -> str:
+        text = self.pending
+        self.pending = ""
+        if not text:
+            text = next(self.chunks, "")
+        if text:
+            self.newlines += text.count("\n")
+            self.last = text[-1]
+        return text
+
+    @property
+    def lines(self) -> int:
+        return self.newlines + (1 if self.last and self.last != "\n" else 0)
+
+
+def _chunks(lines, size: int = 1 << 20):
+    read = getattr(lines, "read", None)
+    if read is not None:
+        while chunk := read(size):
+            yield chunk
+        return
+    buffer: list[str] = []
+    length = 0
+    for line in lines:
+        buffer.append(line)
+        length += len(line)
+        if length >= size:
+            yield "".join(buffer)
+            buffer, length = [], 0
+    if buffer:
+        yield "".join(buffer)
+
+
+def _stage_fast(lines, *, keyed, date_format, zone, progress, batch_size) -> int:
+    """COPY the file into a staging table and validate it with a few SQL statements; the values
+    a regular expression cannot vouch for (every distinct date, unusual amounts, channels) are
+    checked in Python once per distinct value, by the same code as the exact path."""
+    if hasattr(lines, "seek"):
+        start = lines.tell()
+        first = lines.readline()
+        chunks = _chunks(lines)
+    else:
+        if any(not line.endswith(("\n", "\r")) for line in lines[:-1]):
+            raise _NotSimple  # lines without their line breaks: csv.reader reads those
+        first = lines[0] if lines else ""
+        chunks = _chunks(lines[1:])
+    if not first.strip():
+        raise _NotSimple  # an empty file or a leading blank line
+    cells = next(csv.reader([first]), [])
+    columns, fewest, most, is_header = _columns(cells)
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing or not (is_header or fewest <= len(cells) <= most):
+        raise _NotSimple
+    width = len(cells)
+    names = [f"c{i}" for i in range(width)]
+    feed = _Feed("" if is_header else first, chunks)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {RAW_TABLE}")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {RAW_TABLE} (line bigint GENERATED BY DEFAULT AS "
+                f"IDENTITY, {', '.join(n + ' text' for n in names)})"
+            )
+            copy_from(
+                cursor,
+                f"COPY {RAW_TABLE} ({', '.join(names)}) FROM STDIN WITH (FORMAT csv)",
+                feed,
+            )
+            rows = cursor.rowcount
+    except (DatabaseError, connection.Database.Error) as exc:  # a short row, a blank line...
+        logger.debug("import: fast path declined (%s)", str(exc).strip().splitlines()[0])
+        _rewind(lines, start if hasattr(lines, "seek") else None)
+        raise _NotSimple from exc
+    header_lines = 1 if is_header else 0
+    if rows != feed.lines:  # a quoted line break: line numbers would shift
+        _rewind(lines, start if hasattr(lines, "seek") else None)
+        raise _NotSimple
+    progress.advance(rows)
+    position = {name: f"r.c{index}" for name, index in columns.items() if index < width}
+    _check_sql(
+        position,
+        header_lines,
+        keyed=keyed,
+        date_format=date_format,
+        zone=zone,
+        batch_size=batch_size,
+    )
+    return rows
+
+
+def _rewind(lines, start) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {RAW_TABLE}")
+    if start is not None:
+        lines.seek(start)
+
+
+_STRIP = "E' \\t\\n\\r\\f\\v'"
+_PLAIN_AMOUNT = "^[0-9]{1,10}([.][0-9]{1,2})?$"
+
+
+def _check_sql(
+    position: dict[str, str], header_lines: int, *, keyed, date_format, zone, batch_size: int
+) -> None:
+    """Validate the staged rows; raise ImportFailed with the bad lines, or build the keyed
+    table the batches read."""
+    cust = f"btrim(coalesce({position['customer_id']}, ''), {_STRIP})"
+    date_col = f"coalesce({position['date']}, '')"
+    amount_col = f"coalesce({position['amount']}, '')"
+    order_r = (
+        f"btrim(coalesce({position['order_id']}, ''), {_STRIP})" if "order_id" in position else "''"
+    )
+    channel = f"coalesce({position['channel']}, '')" if "channel" in position else "''"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {VALUES_TABLE}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {VALUES_TABLE} (kind char(1), raw text, moment timestamptz, "
+            f"stamp text, amount numeric(12, 2), amount_key text, value text, problem text)"
+        )
+        # One scan for the distinct dates, unusual amounts and channels.
+        cursor.execute(
+            f"""SELECT d, a, ch, GROUPING(d), GROUPING(a) FROM (
+                SELECT {date_col} AS d, {channel} AS ch,
+                    CASE WHEN {amount_col} !~ %s THEN {amount_col} END AS a
+                FROM {RAW_TABLE} r
+            ) v GROUP BY GROUPING SETS ((d), (a), (ch))""",  # noqa: S608
+            [_PLAIN_AMOUNT],
+        )
+        dates, amounts, channels = [], [], []
+        for d, a, ch, no_date, no_amount in cursor.fetchall():
+            if not no_date:
+                dates.append(d)
+            elif not no_amount:
+                if a is not None:
+                    amounts.append(a)
+            else:
+                channels.append(ch)
+    text = io.StringIO()
+    parse_date = _date_parser(date_format, zone)
+    latest = timezone.now() + MAX_CLOCK_SKEW
+    for raw in dates:
+        moment, stamp, problem = None, None, None
+        date_text = raw.strip()
+        try:
+            moment, _, stamp = parse_date(date_text)
+        except ValueError:
+            problem = _date_problem(date_text, date_format)
+        else:
+            if moment > latest:
+                problem = f"date {date_text!r} is in the future"
+                moment = None
+        text.write(_csv_row("d", raw, moment, stamp, None, None, None, problem))
+    for raw in amounts:
+        amount, problem = _parse_amount(raw.strip())
+        key = str(amount) if amount is not None else None
+        text.write(_csv_row("a", raw, None, None, amount, key, None, problem))
+    known = set(TouchpointChannel.values)
+    for raw in channels:
+        value = raw.strip().lower()
+        problem = None
+        if value and value not in known:
+            problem = f"channel {value!r} is not one of {', '.join(sorted(known))}"
+        text.write(_csv_row("c", raw, None, None, None, None, value, problem))
+    copy_text(VALUES_TABLE, VALUES_COLUMNS, text)
+    problems = f"""concat_ws('; ',
+        CASE WHEN {cust} = '' THEN 'customer_id is empty'
+             WHEN length({cust}) > 64 THEN 'customer_id is longer than 64 characters' END,
+        d.problem, a.problem,
+        CASE WHEN length({order_r}) > 100 THEN 'order_id is longer than 100 characters' END,
+        ch.problem)"""
+    plain = f"CASE WHEN a.raw IS NULL THEN {amount_col}::numeric(12, 2) END"
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {VALUES_TABLE}")
+        cursor.execute(f"DROP TABLE IF EXISTS {keyed}")
+        cursor.execute(
+            f"""CREATE UNLOGGED TABLE {keyed} AS
+            SELECT line, customer_id, occurred_at, amount, order_id, channel,
+                CASE WHEN order_id <> '' THEN 'import:' || customer_id || ':' || order_id
+                     ELSE 'import:' || customer_id || ':' || stamp || ':' || amount_key || ':'
+                        || row_number() OVER (
+                            PARTITION BY customer_id COLLATE "C", stamp, amount_key,
+                                order_id = ''
+                            ORDER BY line)
+                END AS idempotency_key,
+                {_BATCH_SQL} AS batch, problem
+            FROM (
+                SELECT r.line + {header_lines} AS line, {cust} AS customer_id,
+                    d.moment AS occurred_at, coalesce(a.amount, {plain}) AS amount,
+                    {order_r} AS order_id, ch.value AS channel, d.stamp,
+                    coalesce(a.amount_key, ({plain})::text) AS amount_key,
+                    {problems} AS problem
+                FROM {RAW_TABLE} r
+                JOIN {VALUES_TABLE} d ON d.kind = 'd' AND d.raw = {date_col}
+                LEFT JOIN {VALUES_TABLE} a ON a.kind = 'a' AND a.raw = {amount_col}
+                JOIN {VALUES_TABLE} ch ON ch.kind = 'c' AND ch.raw = {channel}
+            ) rows""",  # noqa: S608
+            {"batch_size": batch_size},
+        )
+        cursor.execute(f"DROP TABLE {RAW_TABLE}")
+        cursor.execute(
+            f"SELECT line, problem FROM {keyed} WHERE problem <> '' ORDER BY line"  # noqa
+        )
+        bad = cursor.fetchall()
+        if bad:
+            raise ImportFailed(bad[:MAX_REPORTED_ERRORS], len(bad))
+
+
+# Whole customers per batch, about batch_size rows each, in customer order.
+_BATCH_SQL = """(count(*) OVER (ORDER BY customer_id COLLATE "C" RANGE UNBOUNDED PRECEDING)
+    - count(*) OVER (PARTITION BY customer_id COLLATE "C")) / %(batch_size)s"""
+
+
+def _csv_row(*values) -> str:
+    return ",".join(csv_value(v) for v in values) + "\n"
+
+
+def _date_problem(date_text: str, date_format: str | None) -> str:
+    return f"date {date_text!r} does not match " + (
+        f"the format {date_format!r}" if date_format else "YYYY-MM-DD or YYYYMMDD"
+    )
+
+
+def _parse_amount(amount_text: str) -> tuple[Decimal | None, str | None]:
+    try:
+        amount = Decimal(amount_text)
+        if not amount.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        return None, f"amount {amount_text!r} is not a number"
+    if amount < 0:
+        return None, f"amount {amount_text} is negative"
+    if amount != amount.quantize(CENT) or amount > MAX_AMOUNT:
+        return None, f"amount {amount_text} has more than 2 decimals or is too large"
+    return amount.quantize(CENT), None
+
+
+# -- 1b. the exact path: Python reads every row ------------------------------------------------
+
+
+def _stage_exact(lines, *, keyed, date_format, zone, progress, batch_size) -> int:
+    with tempfile.TemporaryFile("w+", newline="", encoding="utf-8") as clean:
+        checked = _validate(lines, clean, date_format=date_format, zone=zone, progress=progress)
+        if checked.error_count:
+            raise ImportFailed(checked.errors, checked.error_count)
+        if checked.rows:
+            clean.seek(0)
+            _load(clean, keyed, batch_size)
+        return checked.rows
 
 
 # -- 1. validation ---------------------------------------------------------------------------
@@ -301,10 +652,10 @@ def _validate(lines, clean, *, date_format, zone, progress) -> _Validated:
 # -- 2. loading ------------------------------------------------------------------------------
 
 
-def _load(clean) -> None:
+def _load(clean, keyed: str, batch_size: int) -> None:
     """COPY the clean rows into a temporary table and key them."""
     with connection.cursor() as cursor:
-        cursor.execute(f"DROP TABLE IF EXISTS {KEYED_TABLE}, {ROWS_TABLE}")
+        cursor.execute(f"DROP TABLE IF EXISTS {keyed}, {ROWS_TABLE}")
         cursor.execute(
             f"""CREATE TEMPORARY TABLE {ROWS_TABLE} (
                 line integer, customer_id text, occurred_at timestamptz, amount numeric(12, 2),
@@ -313,49 +664,50 @@ def _load(clean) -> None:
         )
         copy_from(cursor, f"COPY {ROWS_TABLE} FROM STDIN WITH (FORMAT csv)", clean)
         cursor.execute(
-            """CREATE TEMPORARY TABLE journeys_import_keyed AS
+            f"""CREATE UNLOGGED TABLE {keyed} AS
             SELECT line, customer_id, occurred_at, amount,
                 coalesce(order_id, '') AS order_id, coalesce(channel, '') AS channel,
                 CASE WHEN has_order THEN key_base
                      ELSE key_base || ':' || row_number() OVER (
                         PARTITION BY key_base ORDER BY line)
-                END AS idempotency_key
-            FROM journeys_import_rows"""
+                END AS idempotency_key,
+                {_BATCH_SQL} AS batch
+            FROM journeys_import_rows""",  # noqa: S608
+            {"batch_size": batch_size},
         )
         cursor.execute(f"DROP TABLE {ROWS_TABLE}")
-        cursor.execute(f"CREATE INDEX ON {KEYED_TABLE} (customer_id)")
-        cursor.execute(f"ANALYZE {KEYED_TABLE}")
 
 
-def _batches(customers: dict[str, _Customer], batch_size: int):
-    """Whole customers per batch, about batch_size rows each."""
-    batch: dict[str, _Customer] = {}
-    rows = 0
-    for customer_id in sorted(customers):
-        batch[customer_id] = customers[customer_id]
-        rows += customers[customer_id].rows
-        if rows >= batch_size:
-            yield batch
-            batch, rows = {}, 0
-    if batch:
-        yield batch
+def _number_batches(keyed: str) -> list[tuple[int, int]]:
+    """(batch, rows) of the keyed table."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE INDEX ON {keyed} (batch)")
+        cursor.execute(f"ANALYZE {keyed}")
+        cursor.execute(
+            f"SELECT batch, count(*) FROM {keyed} GROUP BY batch ORDER BY batch"  # noqa
+        )
+        return cursor.fetchall()
 
 
 # -- 3. writing ------------------------------------------------------------------------------
 
 _INSERT_SQL = """
-INSERT INTO journeys_customerevent (
-    member_id, event_type, occurred_at, received_at, channel, touchpoint_id, amount, currency,
-    order_id, properties, idempotency_key, source, points_awarded, response
+WITH added AS (
+    INSERT INTO journeys_customerevent (
+        member_id, event_type, occurred_at, received_at, channel, touchpoint_id, amount,
+        currency, order_id, properties, idempotency_key, source, points_awarded, response
+    )
+    SELECT m.id, %(event_type)s, k.occurred_at, %(now)s, k.channel, NULL, k.amount,
+        %(currency)s, k.order_id, '{{}}'::jsonb, k.idempotency_key, %(source)s, 0, '{{}}'::jsonb
+    FROM {keyed} k
+    JOIN members_member m ON m.external_id = k.customer_id
+    WHERE k.batch = %(batch)s
+    ORDER BY m.id, k.occurred_at, k.line
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id, member_id, occurred_at, amount, order_id, channel, idempotency_key
 )
-SELECT m.id, %(event_type)s, k.occurred_at, %(now)s, k.channel, NULL, k.amount, %(currency)s,
-    k.order_id, '{}'::jsonb, k.idempotency_key, %(source)s, 0, '{}'::jsonb
-FROM journeys_import_keyed k JOIN members_member m ON m.external_id = k.customer_id
-WHERE k.customer_id = ANY(%(customers)s)
-ORDER BY m.id, k.occurred_at, k.line
-ON CONFLICT (idempotency_key) DO NOTHING
-RETURNING id, member_id, occurred_at, amount, order_id, channel, idempotency_key
-"""
+INSERT INTO {new_events} SELECT * FROM added
+"""  # noqa: S608
 
 _POINTS_SQL = """
 UPDATE journeys_customerevent e SET points_awarded = v.points
@@ -365,52 +717,99 @@ WHERE e.id = v.id
 
 
 def _import_batch(
-    customers: dict[str, _Customer], report: ImportReport, *, currency: str, award_points: bool
+    batch: int, report: ImportReport, *, keyed: str, currency: str, award_points: bool
 ) -> None:
-    with transaction.atomic():
-        report.members_enrolled += enroll_customers(
-            {cid: c.first_at for cid, c in customers.items()}
+    """One batch in one transaction."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        # A crash may lose the last batches committed, which importing the file again restores
+        # (it is idempotent); not waiting for the disk on each commit is worth that.
+        cursor.execute("SET LOCAL synchronous_commit = off")
+        cursor.execute(
+            f"""SELECT k.customer_id, min(k.occurred_at) FROM {keyed} k
+            WHERE k.batch = %s AND NOT EXISTS (
+                SELECT 1 FROM members_member m WHERE m.external_id = k.customer_id)
+            GROUP BY k.customer_id
+            """,  # noqa: S608
+            [batch],
         )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _INSERT_SQL,
-                {
-                    "event_type": EventType.PURCHASE.value,
-                    "now": timezone.now(),
-                    "currency": currency,
-                    "source": EventSource.IMPORT.value,
-                    "customers": list(customers),
-                },
-            )
-            created = cursor.fetchall()
-        report.created += len(created)
-        if not created:
+        new_members = _enroll(dict(cursor.fetchall()), known=set())
+        report.members_enrolled += len(new_members)
+        cursor.execute(
+            f"""CREATE TEMPORARY TABLE IF NOT EXISTS {NEW_EVENTS_TABLE} (
+                id bigint, member_id bigint, occurred_at timestamptz, amount numeric(12, 2),
+                order_id text, channel text, idempotency_key text)"""
+        )
+        cursor.execute(f"TRUNCATE {NEW_EVENTS_TABLE}")
+        cursor.execute(
+            _INSERT_SQL.format(keyed=keyed, new_events=NEW_EVENTS_TABLE),
+            {
+                "event_type": EventType.PURCHASE.value,
+                "now": timezone.now(),
+                "currency": currency,
+                "source": EventSource.IMPORT.value,
+                "batch": batch,
+            },
+        )
+        added = cursor.rowcount
+        report.created += added
+        if not added:
             return
-        created.sort(key=lambda row: (row[1], row[2], row[0]))
         if award_points:
-            report.points_awarded += _award(created, currency)
-        report.transitions += replay_events(
-            config=JourneyConfig.load(),
-            events=[(row[0], row[1], EventType.PURCHASE.value, row[2]) for row in created],
-            as_of=timezone.now(),
+            report.points_awarded += _award_batch(currency, new_members)
+        report.transitions += _stages(new_members)
+
+
+def _stages(new_members: set[int]) -> int:
+    """Stage moves: set-based for the members this batch enrolled, the Python engine for
+    members who had a journey before."""
+    config = JourneyConfig.load()
+    now = timezone.now()
+    replay = purchase_replay_sql(config) if new_members else None
+    moved = 0
+    with connection.cursor() as cursor:
+        if replay is not None:
+            cursor.execute(f"DROP TABLE IF EXISTS {REPLAY_TABLE}")
+            cursor.execute(
+                f"""CREATE TEMPORARY TABLE {REPLAY_TABLE} AS
+                SELECT e.id, e.member_id, e.occurred_at FROM {NEW_EVENTS_TABLE} e
+                WHERE e.member_id IN (SELECT unnest(%s::bigint[]))""",  # noqa: S608
+                [sorted(new_members)],
+            )
+            moved += replay.run(events_table=REPLAY_TABLE, as_of=now)
+            cursor.execute(
+                f"""SELECT id, member_id, occurred_at FROM {NEW_EVENTS_TABLE}
+                WHERE id NOT IN (SELECT id FROM {REPLAY_TABLE})""",  # noqa: S608
+            )
+            rest = cursor.fetchall()
+            cursor.execute(f"DROP TABLE {REPLAY_TABLE}")
+        else:
+            cursor.execute(f"SELECT id, member_id, occurred_at FROM {NEW_EVENTS_TABLE}")  # noqa
+            rest = cursor.fetchall()
+    if rest:
+        moved += replay_events(
+            config=config,
+            events=[(row[0], row[1], EventType.PURCHASE.value, row[2]) for row in rest],
+            as_of=now,
         )
+    return moved
+
+
+def _award_batch(currency: str, new_members: set[int]) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, member_id, occurred_at, amount, order_id, channel, idempotency_key "  # noqa
+            f"FROM {NEW_EVENTS_TABLE} ORDER BY member_id, occurred_at, id"
+        )
+        created = cursor.fetchall()
+    return _award(created, currency)
 
 
 def _award(created: list[tuple], currency: str) -> int:
-    """Points through the rewards engine, per member in time order; accounts locked up front
-    in member order, as every bulk writer does."""
-    member_ids = sorted({row[1] for row in created})
-    members = Member.objects.in_bulk(member_ids)
-    list(
-        PointsAccount.objects.select_for_update()
-        .filter(member_id__in=member_ids)
-        .order_by("member_id")
-        .values_list("id", flat=True)
-    )
-    ids, points = [], []
-    total = 0
-    for event_id, member_id, occurred_at, amount, order_id, channel, key in created:
-        award = award_for_event(
+    """Points through rewards.services.bulk.award_events (the engine's awards, written in
+    bulk), per member in time order."""
+    members = Member.objects.in_bulk(sorted({row[1] for row in created}))
+    items = [
+        EventAward(
             member=members[member_id],
             event=EventInput(
                 event_type=EventType.PURCHASE,
@@ -422,8 +821,13 @@ def _award(created: list[tuple], currency: str) -> int:
             ),
             idempotency_key=f"{AWARD_KEY_PREFIX}{key}",
         )
+        for _, member_id, occurred_at, amount, order_id, channel, key in created
+    ]
+    ids, points = [], []
+    total = 0
+    for row, award in zip(created, award_events(items=items), strict=True):
         if award.points:
-            ids.append(event_id)
+            ids.append(row[0])
             points.append(award.points)
             total += award.points
     if ids:
@@ -436,12 +840,24 @@ def enroll_customers(customers: dict[str, datetime]) -> int:
     """Enroll, in bulk, the customers (external id -> enrollment time) not yet members, as
     enroll_member would for an import without an email (no login, no welcome email); returns
     how many were enrolled. Member numbers and referral codes that clash are drawn again."""
-    known = _existing_external_ids(list(customers))
+    return len(_enroll(customers, known=_existing_external_ids(list(customers))))
+
+
+def _referral_codes(count: int) -> list[str]:
+    """generate_referral_code's codes (8 of its 32 letters, uniform), many at once."""
+    letters = REFERRAL_ALPHABET.encode()
+    table = bytes(letters[b & 31] for b in range(256))
+    text = secrets.token_bytes(8 * count).translate(table).decode()
+    return [text[i : i + 8] for i in range(0, 8 * count, 8)]
+
+
+def _enroll(customers: dict[str, datetime], *, known: set[str]) -> set[int]:
+    """Enroll the customers not in `known`; returns the new members' ids."""
     missing = [cid for cid in customers if cid not in known]
     if not missing:
-        return 0
+        return set()
     columns, template, varying = _member_template()
-    enrolled = 0
+    enrolled: set[int] = set()
     for _ in range(10):
         with connection.cursor() as cursor:
             cursor.execute(_MEMBER_TABLE_SQL.format(columns=", ".join(columns)))
@@ -450,18 +866,19 @@ def enroll_customers(customers: dict[str, datetime]) -> int:
         row = [csv_value(value) for value in template]
         external, enrolled_at = varying["external_id"], varying["enrolled_at"]
         number, code = varying["member_number"], varying["referral_code"]
-        for cid in missing:
+        codes = _referral_codes(len(missing))
+        for cid, referral_code in zip(missing, codes, strict=True):
             row[external] = csv_value(cid)
             row[enrolled_at] = customers[cid].isoformat()
-            row[number] = csv_value(generate_member_number())
-            row[code] = csv_value(generate_referral_code())
+            row[number] = generate_member_number()
+            row[code] = referral_code
             text.write(",".join(row))
             text.write("\n")
         copy_text("journeys_import_members", columns, text)
         with connection.cursor() as cursor:
             cursor.execute(_MEMBER_INSERT_SQL.format(columns=", ".join(columns)))
-            inserted = {external_id for (external_id,) in cursor.fetchall()}
-        enrolled += len(inserted)
+            inserted = dict(cursor.fetchall())
+        enrolled.update(inserted.values())
         # A clash on a generated code leaves the row out; so does a concurrent enrollment.
         missing = [cid for cid in missing if cid not in inserted]
         if missing:
@@ -479,7 +896,7 @@ _MEMBER_INSERT_SQL = """
 INSERT INTO members_member ({columns})
 SELECT {columns} FROM journeys_import_members
 ON CONFLICT DO NOTHING
-RETURNING external_id
+RETURNING external_id, id
 """
 
 

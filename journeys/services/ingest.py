@@ -22,9 +22,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from members.models import Member, MemberStatus
-from rewards.models import PointsAccount
+from rewards.models import PointsAccount, ProgramSettings
 from rewards.selectors import program_settings
-from rewards.services import Award, AwardLine, EventInput, award_for_event, reverse_order
+from rewards.services import (
+    Award,
+    AwardLine,
+    EventInput,
+    award_for_event,
+    config_cache,
+    reverse_order,
+)
 
 from .. import selectors
 from ..exceptions import InvalidEvent
@@ -38,7 +45,7 @@ from ..models import (
     Touchpoint,
     TouchpointChannel,
 )
-from .stages import JourneyConfig, database_counter, lock_journey, save_moves
+from .stages import JourneyConfig, database_counter, lock_journey_and_balance, save_moves
 
 logger = logging.getLogger(__name__)
 
@@ -83,22 +90,35 @@ class IngestResult:
 
 
 class IngestContext:
-    """Reads shared by every event of one request or batch, each done at most once."""
+    """Reads shared by every event of one request or batch, each done at most once; the
+    program's configuration comes from the per-process cache (rewards.services.config_cache)
+    while the settings row's version says it has not changed."""
 
     def __init__(self) -> None:
         self.now = timezone.now()
+        self._settings: ProgramSettings | None = None
         self._config: JourneyConfig | None = None
         self._earning: set[str] | None = None
-        self._currency: str | None = None
         self.custom_types: set[str] | None = None
         self.touchpoints: dict[str, Touchpoint] | None = None
         self.balances: dict[int, int] = {}
         self.existing: dict[str, CustomerEvent] | None = None
+        self.journeys: dict = {}  # a batch chunk's locked journey states
+
+    @property
+    def settings(self) -> ProgramSettings:
+        if self._settings is None:
+            self._settings = program_settings()
+        return self._settings
+
+    @property
+    def version(self):
+        return self.settings.updated_at
 
     @property
     def config(self) -> JourneyConfig:
         if self._config is None:
-            self._config = JourneyConfig.load()
+            self._config = config_cache.get("journey_config", self.version, JourneyConfig.load)
         return self._config
 
     def prefetch(self, events: Sequence[EventData]) -> None:
@@ -122,7 +142,10 @@ class IngestContext:
             return True
         if self.custom_types is not None:
             return event_type in self.custom_types
-        return bool(selectors.allowed_custom_event_types([event_type]))
+        allowed = config_cache.get(
+            "custom_event_types", self.version, selectors.allowed_custom_event_types
+        )
+        return event_type in allowed
 
     def touchpoint(self, slug: str) -> Touchpoint | None:
         if self.touchpoints is None:
@@ -133,13 +156,13 @@ class IngestContext:
         if event_type in (EventType.PURCHASE, EventType.REFUND):
             return True
         if self._earning is None:
-            self._earning = selectors.earning_event_types()
+            self._earning = config_cache.get(
+                "earning_event_types", self.version, selectors.earning_event_types
+            )
         return event_type in self._earning
 
     def currency(self) -> str:
-        if self._currency is None:
-            self._currency = program_settings().currency
-        return self._currency
+        return self.settings.currency
 
     def balance(self, member_id: int) -> int:
         if member_id not in self.balances:
@@ -182,19 +205,29 @@ def ingest_event(
         properties=properties,
         source=source,
     )
-    return ingest_one(data, IngestContext())
+    with config_cache.allowed():
+        return ingest_one(data, IngestContext())
 
 
 # -- the work --------------------------------------------------------------------------------
 
 
 def ingest_one(data: EventData, ctx: IngestContext) -> IngestResult:
+    """A repeated key is found by the unique index when the event is written (then the work is
+    rolled back and the first answer returned), or before when the batch looked keys up, or
+    when the repeat does not validate (it still gets the first answer)."""
     key = (data.idempotency_key or "").strip()
-    if key:
-        existing = ctx.find_existing(key)
+    if key and ctx.existing is not None:
+        existing = ctx.existing.get(key)
         if existing is not None:
             return duplicate_result(existing)
-    touchpoint, currency = validate_event(data, ctx)
+    try:
+        touchpoint, currency = validate_event(data, ctx)
+    except InvalidEvent:
+        existing = CustomerEvent.objects.filter(idempotency_key=key).first() if key else None
+        if existing is not None:
+            return duplicate_result(existing)
+        raise
     for attempt in range(2):
         try:
             with transaction.atomic():
@@ -292,9 +325,12 @@ def _write(
     award, balance = _award(
         data, ctx, key=key, channel=channel, touchpoint=touchpoint, currency=currency
     )
+    journey_id, state, current = lock_journey_and_balance(
+        member_id=member.pk, activity_at=data.occurred_at
+    )
+    if balance is None:
+        balance = current
     ctx.balances[member.pk] = balance
-
-    journey_id, state = lock_journey(member_id=member.pk, activity_at=data.occurred_at)
     moves = ctx.config.on_event(
         state, data.event_type, data.occurred_at, database_counter(member.pk)
     )
@@ -329,9 +365,11 @@ def _award(
     channel: str,
     touchpoint: Touchpoint | None,
     currency: str,
-) -> tuple[Award, int]:
-    """Points for the event (a refund takes the order's points back) and the balance after."""
+) -> tuple[Award, int | None]:
+    """Points for the event (a refund takes the order's points back) and the balance after
+    (None when unknown yet: the journey lock reads it)."""
     member = data.member
+    known = ctx.balances.get(member.pk)
     award_key = f"{AWARD_KEY_PREFIX}{key}"
     if data.event_type == EventType.REFUND:
         txn = reverse_order(
@@ -341,19 +379,17 @@ def _award(
             reason=f"Order {data.order_id} refunded",
         )
         if txn is None:
-            return Award(0, [AwardLine(None, "Order earned no points", 0, data.order_id)]), (
-                ctx.balance(member.pk)
-            )
+            return Award(0, [AwardLine(None, "Order earned no points", 0, data.order_id)]), known
         if txn.idempotency_key != award_key:
             line = AwardLine(None, "Order already refunded", 0, data.order_id)
-            return Award(0, [line], txn), ctx.balance(member.pk)
+            return Award(0, [line], txn), known
         points = txn.points + txn.pending_points
         shortfall = (txn.breakdown or {}).get("shortfall") or 0
         note = f"{shortfall} already spent, not taken back" if shortfall else ""
         line = AwardLine(None, f"Refund of order {data.order_id}", points, note)
         return Award(points, [line], txn), txn.balance_after
     if not ctx.earns(data.event_type):
-        return Award(0, []), ctx.balance(member.pk)
+        return Award(0, []), known
     award = award_for_event(
         member=member,
         event=EventInput(
@@ -370,7 +406,7 @@ def _award(
     )
     if award.transaction is not None:
         return award, award.transaction.balance_after
-    return award, ctx.balance(member.pk)
+    return award, known
 
 
 def build_answer(

@@ -23,6 +23,8 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from rewards.models import PointsAccount
+
 from ..defaults import seed_stages
 from ..models import (
     ADVOCACY_EVENT_TYPES,
@@ -278,30 +280,47 @@ FROM (
     FOR UPDATE
 ) AS old
 WHERE j.id = old.id
-RETURNING j.id, j.stage_id, j.entered_at, old.last_activity_at, j.last_lifecycle_stage_id
+RETURNING j.id, j.stage_id, j.entered_at, old.last_activity_at, j.last_lifecycle_stage_id,
+    (SELECT balance FROM rewards_pointsaccount WHERE member_id = %(member)s)
 """
 _CREATE_SQL = """
 INSERT INTO journeys_memberjourney (member_id, last_activity_at) VALUES (%(member)s, %(at)s)
-ON CONFLICT (member_id) DO NOTHING RETURNING id
+ON CONFLICT (member_id) DO NOTHING
+RETURNING id, (SELECT balance FROM rewards_pointsaccount WHERE member_id = %(member)s)
 """
 
 
 def lock_journey(*, member_id: int, activity_at: datetime) -> tuple[int, JourneyState]:
     """Lock (creating if needed) the member's journey row until the transaction ends, record
     the activity, and return the row id with the state as it was before this activity."""
+    journey_id, state, _ = lock_journey_and_balance(member_id=member_id, activity_at=activity_at)
+    return journey_id, state
+
+
+def lock_journey_and_balance(
+    *, member_id: int, activity_at: datetime
+) -> tuple[int, JourneyState, int]:
+    """lock_journey, and the member's points balance as this transaction sees it (read in the
+    same statement: one round trip less per event)."""
     if connection.vendor != "postgresql":
-        return _lock_journey_portable(member_id, activity_at)
+        journey_id, state = _lock_journey_portable(member_id, activity_at)
+        balance = (
+            PointsAccount.objects.filter(member_id=member_id)
+            .values_list("balance", flat=True)
+            .first()
+        )
+        return journey_id, state, balance or 0
     params = {"member": member_id, "at": activity_at}
     with connection.cursor() as cursor:
         for _ in range(2):
             cursor.execute(_LOCK_SQL, params)
             row = cursor.fetchone()
             if row is not None:
-                return row[0], JourneyState(row[1], row[2], row[3], row[4])
+                return row[0], JourneyState(row[1], row[2], row[3], row[4]), row[5] or 0
             cursor.execute(_CREATE_SQL, params)
             row = cursor.fetchone()
             if row is not None:
-                return row[0], JourneyState()
+                return row[0], JourneyState(), row[1] or 0
             # A concurrent first event created the row; lock it on the next round.
     raise RuntimeError(f"Could not lock the journey of member {member_id}")
 
@@ -561,3 +580,177 @@ def seed_default_stages() -> int:
     """The default journey when the program has no stages yet (idempotent)."""
     with transaction.atomic():
         return seed_stages(JourneyStage, StageRule)
+
+
+# -- set-based replay for new members (the import) -------------------------------------------
+
+
+def purchase_replay_sql(config: JourneyConfig) -> "PurchaseReplay | None":
+    """The stage engine as SQL, for purchase events of members with no journey yet (members an
+    import has just enrolled), or None when the configuration needs the Python engine.
+
+    Event rules that a purchase can satisfy (on_event_type purchase, purchases in a window)
+    are CASE expressions over window counts; a member's lifecycle level is the running maximum
+    of the stages matched so far; the inactivity moves a gap causes are a fixed list of steps
+    (the same ones catch_up_inactivity takes from a lifecycle stage), each due `days` after
+    the previous event. The result is the same as on_event and catch_up_inactivity applied in
+    time order (tests/journeys/test_bulk_import.py compares the two)."""
+    rules = [
+        rule
+        for rule in config.event_rules
+        if (rule.kind == StageRuleKind.ON_EVENT_TYPE and rule.event_type in PURCHASE_TYPES)
+        or (rule.kind == StageRuleKind.PURCHASE_COUNT and rule.count and rule.window_days)
+    ]
+    orders = {config.stages[rule.stage_id].order for rule in rules}
+    if len(orders) != len({rule.stage_id for rule in rules}):
+        return None  # two reachable lifecycle stages share an order: first-come decides
+    steps: list[tuple[int, int, int | None, int]] = []  # (days, rule, from stage, to stage)
+    state: int | None = None  # None: the lifecycle stage the member was in
+    for rule in config.inactivity_rules:
+        if state == rule.stage_id or config._inactivity_days.get(state, 0) >= rule.days:
+            continue
+        steps.append((rule.days, rule.id, state, rule.stage_id))
+        state = rule.stage_id
+    return PurchaseReplay(config, rules, steps)
+
+
+class PurchaseReplay:
+    def __init__(self, config: JourneyConfig, rules: list[Rule], steps: list[tuple]):
+        self.config = config
+        self.rules = rules
+        self.steps = steps
+
+    def run(self, *, events_table: str, as_of: datetime) -> int:
+        """Write the transitions and journeys of the members in `events_table` (columns id,
+        member_id, occurred_at: every event of each of those members); returns the number of
+        transitions. The caller holds the transaction."""
+        params: dict = {"as_of": as_of}
+        windows = sorted({r.window_days for r in self.rules if r.kind != "on_event_type"})
+        counts = []
+        for days in windows:
+            counts.append(
+                f"count(*) OVER (PARTITION BY member_id ORDER BY occurred_at RANGE BETWEEN "
+                f"interval '{int(days)} days' - interval '1 microsecond' PRECEDING AND "
+                f"CURRENT ROW) AS c{int(days)}"
+            )
+        cases = []
+        for rule in self.rules:
+            if rule.kind == StageRuleKind.ON_EVENT_TYPE:
+                cases.append(f"WHEN true THEN {int(rule.id)}")
+            else:
+                days, count = int(rule.window_days), int(rule.count)
+                cases.append(f"WHEN c{days} >= {count} THEN {int(rule.id)}")
+        matched = f"CASE {' '.join(cases)} END" if cases else "NULL::bigint"
+        rule_map = (
+            ", ".join(
+                f"({int(r.id)}, {int(self.config.stages[r.stage_id].order)}, {int(r.stage_id)})"
+                for r in self.rules
+            )
+            or "(NULL::bigint, NULL::int, NULL::bigint)"
+        )
+        steps = (
+            ", ".join(
+                f"({n}, {int(days)}, {int(rule_id)}, "
+                f"{'NULL' if from_stage is None else int(from_stage)}::bigint, {int(to_stage)})"
+                for n, (days, rule_id, from_stage, to_stage) in enumerate(self.steps, start=1)
+            )
+            or "(NULL::int, NULL::int, NULL::bigint, NULL::bigint, NULL::bigint)"
+        )
+        # The last inactivity stage a gap leads to, longest gap first.
+        last_step = " ".join(
+            f"WHEN g.occurred_at >= g.prev_at + interval '{int(days)} days' THEN {int(to_stage)}"
+            for days, _, _, to_stage in reversed(self.steps)
+        )
+        last_step = f"CASE {last_step} END" if last_step else "NULL::bigint"
+        lifecycle = [pk for pk, s in self.config.stages.items() if s.kind == StageKind.LIFECYCLE]
+        params["lifecycle"] = lifecycle
+        sql = f"""
+        CREATE TEMPORARY TABLE journeys_replay_moves ON COMMIT DROP AS
+        WITH counted AS (
+            SELECT id, member_id, occurred_at{"".join(", " + c for c in counts)}
+            FROM {events_table}
+        ), matched AS (
+            SELECT c.id, c.member_id, c.occurred_at, m.rule_id, m.ord, m.stage_id
+            FROM (SELECT id, member_id, occurred_at, {matched} AS rule_id FROM counted) c
+            LEFT JOIN (VALUES {rule_map}) AS m(rule_id, ord, stage_id) ON m.rule_id = c.rule_id
+        ), g AS (
+            SELECT id, member_id, occurred_at, rule_id, ord, stage_id,
+                row_number() OVER w AS seq,
+                count(*) OVER (PARTITION BY member_id) AS events,
+                lag(occurred_at) OVER w AS prev_at,
+                max(CASE WHEN rule_id IS NOT NULL THEN ARRAY[ord::bigint, stage_id] END)
+                    OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS level_before,
+                max(CASE WHEN rule_id IS NOT NULL THEN ARRAY[ord::bigint, stage_id] END)
+                    OVER (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS level_after
+            FROM matched
+            WINDOW w AS (PARTITION BY member_id ORDER BY occurred_at, id)
+        ), h AS (
+            SELECT g.*, {last_step} AS inactive_in,
+                (stage_id IS NOT NULL AND (level_before IS NULL OR ord > level_before[1]))
+                    AS moves_up
+            FROM g
+        )
+        -- inactivity between two events
+        SELECT h.member_id, h.seq, s.n AS sub,
+            h.prev_at + s.days * interval '1 day' AS at,
+            COALESCE(s.from_stage, h.level_before[2]) AS from_stage, s.to_stage,
+            'inactivity'::text AS cause, NULL::bigint AS event_id, s.rule_id
+        FROM h JOIN (VALUES {steps}) AS s(n, days, rule_id, from_stage, to_stage)
+            ON h.prev_at + s.days * interval '1 day' <= h.occurred_at
+        WHERE h.level_before IS NOT NULL
+        UNION ALL
+        -- the event: up to a stage its rule reaches, or back from inactivity
+        SELECT member_id, seq, 1000, occurred_at,
+            CASE WHEN level_before IS NOT NULL THEN COALESCE(inactive_in, level_before[2]) END,
+            CASE WHEN moves_up THEN stage_id ELSE level_before[2] END,
+            CASE WHEN moves_up THEN 'event' ELSE 'returned' END,
+            id, CASE WHEN moves_up THEN rule_id END
+        FROM h
+        WHERE moves_up OR (level_before IS NOT NULL AND inactive_in IS NOT NULL)
+        UNION ALL
+        -- inactivity after the last event, up to as_of
+        SELECT h.member_id, h.seq + 1, s.n, h.occurred_at + s.days * interval '1 day',
+            COALESCE(s.from_stage, h.level_after[2]), s.to_stage, 'inactivity', NULL, s.rule_id
+        FROM h JOIN (VALUES {steps}) AS s(n, days, rule_id, from_stage, to_stage)
+            ON h.occurred_at + s.days * interval '1 day' <= %(as_of)s
+        WHERE h.seq = h.events AND h.level_after IS NOT NULL
+        """  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS journeys_replay_moves")
+            cursor.execute(sql, params)
+            cursor.execute(
+                """
+                INSERT INTO journeys_stagetransition
+                    (member_id, from_stage_id, to_stage_id, at, cause, event_id, rule_id)
+                SELECT member_id, from_stage, to_stage, at, cause, event_id, rule_id
+                FROM journeys_replay_moves ORDER BY member_id, seq, sub
+                """
+            )
+            moved = cursor.rowcount
+            cursor.execute(
+                f"""
+                INSERT INTO journeys_memberjourney
+                    (member_id, stage_id, entered_at, last_activity_at, last_lifecycle_stage_id)
+                SELECT e.member_id, last_move.to_stage, last_move.at, e.last_at, left_stage.stage
+                FROM (SELECT member_id, max(occurred_at) AS last_at FROM {events_table}
+                      GROUP BY member_id) e
+                LEFT JOIN (
+                    SELECT DISTINCT ON (member_id) member_id, to_stage, at
+                    FROM journeys_replay_moves ORDER BY member_id, seq DESC, sub DESC
+                ) last_move ON last_move.member_id = e.member_id
+                LEFT JOIN (
+                    SELECT DISTINCT ON (member_id) member_id, from_stage AS stage
+                    FROM journeys_replay_moves WHERE from_stage = ANY(%(lifecycle)s)
+                    ORDER BY member_id, seq DESC, sub DESC
+                ) left_stage ON left_stage.member_id = e.member_id
+                ORDER BY e.member_id
+                ON CONFLICT (member_id) DO UPDATE SET
+                    stage_id = EXCLUDED.stage_id,
+                    entered_at = EXCLUDED.entered_at,
+                    last_activity_at = EXCLUDED.last_activity_at,
+                    last_lifecycle_stage_id = EXCLUDED.last_lifecycle_stage_id
+                """,  # noqa: S608
+                params,
+            )
+            cursor.execute("DROP TABLE journeys_replay_moves")
+        return moved

@@ -19,9 +19,11 @@ from django.utils import timezone
 
 from members.models import Member
 
+from .. import registry
 from ..models import (
     EarningRule,
     EarningRuleKind,
+    MembershipPlan,
     PointsAccount,
     PointsTransaction,
     ProgramSettings,
@@ -33,7 +35,7 @@ from ..models import (
     TransactionKind,
 )
 from ..selectors import benefit_subscription, program_settings
-from . import clock, ledger
+from . import clock, config_cache, ledger
 from .tiers import tiers_for_upgrade, upgrade_after_earning
 
 logger = logging.getLogger(__name__)
@@ -243,23 +245,35 @@ def _capped_lines(chosen, member, when, zone) -> list[AwardLine]:
 # -- evaluation ------------------------------------------------------------------------------
 
 
+_UNSET = object()
+
+
 def _evaluate(
     member: Member,
     event: EventInput,
     account: PointsAccount | None,
     settings_row: ProgramSettings | None = None,
+    *,
+    rules: list[EarningRule] | None = None,
+    subscription=_UNSET,
+    offers=None,
 ) -> list[AwardLine]:
+    """The award's lines. A caller evaluating many events (rewards.services.bulk) passes the
+    active rules, the member's benefit subscription and an offers function it has loaded
+    once; otherwise each is read here."""
     settings_row = settings_row or program_settings()
     zone = clock.program_zone(settings_row)
     when = event.occurred_at or timezone.now()
     # Only rules for this event type or for any type can match (see _base_points and
     # _multiplier_matches); the rest of the filters are checked here.
-    rules = [
-        r
-        for r in EarningRule.objects.filter(
+    if rules is None:
+        rules = EarningRule.objects.filter(
             is_active=True, event_type__in=[event.event_type, ""]
         ).select_related("tier")
-        if _common_filters(r, event, when)
+    rules = [
+        r
+        for r in rules
+        if r.event_type in (event.event_type, "") and _common_filters(r, event, when)
     ]
     tier = account.tier if account is not None and account.tier_id else None
 
@@ -275,7 +289,8 @@ def _evaluate(
     if base <= 0:
         return lines
 
-    subscription = benefit_subscription(member)
+    if subscription is _UNSET:
+        subscription = benefit_subscription(member)
     multipliers = [
         (rule, to_points(base * (rule.factor - 1), settings_row), f"×{rule.factor.normalize()}")
         for rule in rules
@@ -297,6 +312,11 @@ def _evaluate(
         if extra > 0:
             note = f"×{plan.earn_multiplier.normalize()}"
             lines.append(AwardLine(None, f"{plan.name} plan bonus", extra, note))
+    extras = (offers or registry.extra_multipliers)(member.pk, event, when)
+    for offer in extras:  # e.g. campaign offers
+        extra = offer.capped(to_points(base * (offer.factor - 1), settings_row))
+        if extra > 0:
+            lines.append(AwardLine(None, offer.label, extra, f"×{offer.factor.normalize()}"))
     return lines
 
 
@@ -356,7 +376,19 @@ def _award_locked(member: Member, event: EventInput, idempotency_key: str) -> Aw
         if event.order_id and seen[1]:
             return Award(0, [AwardLine(None, "Order already recorded", 0, event.order_id)])
         first_purchase = not seen[0]
-    lines = _evaluate(member, event, account, settings_row)
+    version = settings_row.updated_at
+    rules = config_cache.get("earning_rules", version, _active_rules)
+    plans_matter = config_cache.get("plan_multipliers", version, _plans_multiply) or any(
+        rule.plan_id for rule in rules
+    )
+    lines = _evaluate(
+        member,
+        event,
+        account,
+        settings_row,
+        rules=rules,
+        subscription=_UNSET if plans_matter else None,
+    )
     points = sum(line.points for line in lines)
     if is_purchase:
         Purchase.objects.create(
@@ -369,7 +401,7 @@ def _award_locked(member: Member, event: EventInput, idempotency_key: str) -> Aw
             points=points,
         )
     spend_tiers = is_purchase and settings_row.tier_basis == TierBasis.SPEND
-    tiers = tiers_for_upgrade() if spend_tiers else None
+    tiers = config_cache.get("tiers", version, tiers_for_upgrade)
     txn = None
     if points > 0:
         txn = ledger.earn(
@@ -403,6 +435,7 @@ def _award_locked(member: Member, event: EventInput, idempotency_key: str) -> Aw
                 if line.rule_id is not None and line.points > 0
             ]
         )
+        registry.notify_award(member_id=member.pk, transaction=txn, lines=lines)
     if spend_tiers:
         upgrade_after_earning(
             account=account, as_of=timezone.now(), settings_row=settings_row, tiers=tiers
@@ -412,6 +445,16 @@ def _award_locked(member: Member, event: EventInput, idempotency_key: str) -> Aw
 
         qualify_referral_on_first_purchase(member=member)
     return Award(points=points, lines=lines, transaction=txn)
+
+
+def _active_rules() -> list[EarningRule]:
+    return list(EarningRule.objects.filter(is_active=True).select_related("tier"))
+
+
+def _plans_multiply() -> bool:
+    """Whether some plan multiplies earnings (else a member's subscription cannot matter,
+    unless a multiplier rule names a plan)."""
+    return MembershipPlan.objects.filter(earn_multiplier__gt=1).exists()
 
 
 def _reason(event: EventInput) -> str:

@@ -57,7 +57,10 @@ def lock_account(member: Member) -> PointsAccount:
     """The member's account, created if needed, locked until the surrounding transaction ends."""
     account = _locked(member.pk)
     if account is None:
-        get_or_create_account(member)
+        # INSERT ... ON CONFLICT DO NOTHING: one statement, no savepoint, race-free.
+        PointsAccount.objects.bulk_create(
+            [PointsAccount(member_id=member.pk)], ignore_conflicts=True
+        )
         account = _locked(member.pk)
     return account
 
