@@ -8,6 +8,8 @@ Statistical outputs (probabilities, expected counts, model parameters) are float
 Decimal, points are integers.
 """
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -36,6 +38,11 @@ class PipelineRun(models.Model):
     chunks = models.PositiveIntegerField(default=0)
     rows = models.PositiveBigIntegerField(default=0)
     error = models.TextField(blank=True)
+    details = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Scoring cut-offs and the time each phase took",
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -49,6 +56,60 @@ class PipelineRun(models.Model):
         if self.finished_at is None:
             return None
         return self.finished_at - self.started_at
+
+
+class AnalyticsSettings(models.Model):
+    """How the nightly pipeline scores members: one row (pk=1), read through
+    analytics.selectors.analytics_settings()."""
+
+    SINGLETON_ID = 1
+
+    clv_discount_rate = models.DecimalField(
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal("0.1000"),
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Annual discount rate for the 12-month CLV, e.g. 0.10 for 10%",
+    )
+    churn_high_below = models.FloatField(
+        default=0.3,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Probability alive below which a customer is at high churn risk",
+    )
+    churn_medium_below = models.FloatField(
+        default=0.7,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="Probability alive below which a customer is at medium churn risk",
+    )
+    lapsed_after_days = models.PositiveIntegerField(
+        default=180,
+        validators=[MinValueValidator(1)],
+        help_text="Days without a purchase after which a customer counts as lapsed",
+    )
+    members_per_chunk = models.PositiveIntegerField(
+        default=50_000,
+        validators=[MinValueValidator(100)],
+        help_text="Member ids per pipeline task; smaller chunks spread over more workers",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "analytics settings"
+        verbose_name_plural = "analytics settings"
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="analytics_settings_singleton"),
+            models.CheckConstraint(
+                condition=Q(churn_high_below__lte=models.F("churn_medium_below")),
+                name="analytics_churn_thresholds_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return "Analytics settings"
+
+    def save(self, *args, **kwargs):
+        self.pk = self.SINGLETON_ID
+        super().save(*args, **kwargs)
 
 
 class FitModel(models.TextChoices):
