@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from kombu import pools as kombu_pools
 
 from loyalty_site.celery import app as celery_app
 
@@ -20,6 +21,7 @@ def _drop_cached_connections() -> None:
     if celery_app._pool is not None:
         celery_app._pool.force_close_all()
         celery_app._pool = None
+    kombu_pools.reset()  # kombu's global pools keep the closed ones per broker otherwise
     celery_app.__dict__.pop("amqp", None)
     celery_app._local.__dict__.pop("backend", None)
 
