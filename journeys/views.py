@@ -3,19 +3,15 @@ thin views over journeys.reports."""
 
 import csv
 from datetime import date
-from functools import wraps
 
 from django import forms
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
 
 from members.roles import ANALYST, MARKETER
-from members.views import member_required
+from members.views import member_required, staff_role_required
 from rewards.selectors import program_settings
 
 from . import reports
@@ -50,22 +46,9 @@ def activity(request):
     )
 
 
-def map_viewer_required(view):
-    """Staff in the Analyst or Marketer group, or a superuser; others get 403."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        user = request.user
-        if not user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), reverse("admin:login"))
-        allowed = user.is_active and (
-            user.is_superuser or (user.is_staff and user.groups.filter(name__in=MAP_ROLES).exists())
-        )
-        if not allowed:
-            raise PermissionDenied("The journey map is for analysts and marketers.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+map_viewer_required = staff_role_required(
+    *MAP_ROLES, denied="The journey map is for analysts and marketers."
+)
 
 
 class MapFilterForm(forms.Form):

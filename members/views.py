@@ -6,10 +6,11 @@ from functools import wraps
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_http_methods
 
 from . import services
@@ -22,6 +23,28 @@ from .forms import (
     SignUpForm,
 )
 from .models import Channel, MemberStatus
+
+
+def staff_role_required(*roles: str, denied: str):
+    """A decorator for staff pages: active staff in one of `roles`, or a superuser. Anonymous
+    visitors go to the admin login; anyone else gets 403 with `denied` as the reason."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            user = request.user
+            if not user.is_authenticated:
+                return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+            allowed = user.is_active and (
+                user.is_superuser or (user.is_staff and user.groups.filter(name__in=roles).exists())
+            )
+            if not allowed:
+                raise PermissionDenied(denied)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
 
 
 def member_required(view):
