@@ -25,33 +25,15 @@ from .models import (
 )
 from .selectors import program_settings
 from .services import EventInput
-from .validation import KIND_FIELDS, NEUTRAL, earning_rule_errors
+from .validation import (
+    KIND_FIELDS,
+    NEUTRAL,
+    earning_rule_errors,
+    threshold_problems,
+    window_error,
+)
 
 # -- shared checks ---------------------------------------------------------------------------
-
-
-def window_error(active_from, active_until) -> str | None:
-    if active_from and active_until and active_until <= active_from:
-        return "The end of the window must be after its start."
-    return None
-
-
-def threshold_problems(tiers: list[Tier], basis: str, involving: Tier | None = None) -> list[str]:
-    """Why these tiers' thresholds do not rise strictly with rank on `basis` (empty if they do);
-    only the neighbours of `involving` when given."""
-    field = "spend_threshold" if basis == TierBasis.SPEND else "points_threshold"
-    label = "spend" if basis == TierBasis.SPEND else "points"
-    ordered = sorted(tiers, key=lambda t: t.rank)
-    problems = []
-    for lower, higher in zip(ordered, ordered[1:], strict=False):
-        if involving is not None and involving not in (lower, higher):
-            continue
-        if getattr(higher, field) <= getattr(lower, field):
-            problems.append(
-                f"{higher.name} (rank {higher.rank}) needs a higher {label} threshold than "
-                f"{lower.name} (rank {lower.rank}, {getattr(lower, field)})."
-            )
-    return problems
 
 
 class MemberField(forms.CharField):

@@ -1,9 +1,10 @@
-"""Rules for a valid earning rule, shared by the admin form and the API serializer."""
+"""Rules for valid earning rules, tiers and active windows, shared by the admin forms and the API
+serializers, so both give the same answer in the same words."""
 
 from decimal import Decimal
 from typing import Any
 
-from .models import EarningRuleKind
+from .models import EarningRuleKind, Tier, TierBasis
 
 # Per rule kind, the amount fields it uses; the others must stay empty (or at their neutral
 # value, which is what the model stores for "not used").
@@ -42,3 +43,27 @@ def earning_rule_errors(kind: str, values: dict[str, Any]) -> dict[str, str]:
             continue
         errors.setdefault(name, f"Leave this empty for a rule of kind “{label}”.")
     return errors
+
+
+def window_error(active_from, active_until) -> str | None:
+    if active_from and active_until and active_until <= active_from:
+        return "The end of the window must be after its start."
+    return None
+
+
+def threshold_problems(tiers: list[Tier], basis: str, involving: Tier | None = None) -> list[str]:
+    """Why these tiers' thresholds do not rise strictly with rank on `basis` (empty if they do);
+    only the neighbours of `involving` when given."""
+    field = "spend_threshold" if basis == TierBasis.SPEND else "points_threshold"
+    label = "spend" if basis == TierBasis.SPEND else "points"
+    ordered = sorted(tiers, key=lambda t: t.rank)
+    problems = []
+    for lower, higher in zip(ordered, ordered[1:], strict=False):
+        if involving is not None and involving not in (lower, higher):
+            continue
+        if getattr(higher, field) <= getattr(lower, field):
+            problems.append(
+                f"{higher.name} (rank {higher.rank}) needs a higher {label} threshold than "
+                f"{lower.name} (rank {lower.rank}, {getattr(lower, field)})."
+            )
+    return problems

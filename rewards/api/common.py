@@ -8,6 +8,8 @@ from rest_framework.generics import get_object_or_404
 from members.exceptions import DomainError
 from members.models import Member
 
+from ..validation import window_error
+
 # Points an API adjustment may move at once: far above any real correction, far below the
 # database's integer range.
 MAX_ADJUSTMENT = 10_000_000
@@ -66,9 +68,8 @@ def window_errors(attrs: dict, instance=None) -> dict:
     instance, so a partial update is checked against what is stored)."""
     active_from = merged(attrs, instance, "active_from")
     active_until = merged(attrs, instance, "active_until")
-    if active_from and active_until and active_until <= active_from:
-        return {"active_until": ["The end of the window must be after its start."]}
-    return {}
+    problem = window_error(active_from, active_until)
+    return {"active_until": [problem]} if problem else {}
 
 
 def merged(attrs: dict, instance, name: str, default=None):

@@ -6,7 +6,7 @@ from members.api_auth import StrictModelPermissions
 
 from ..models import EarningRule, Tier, TierBasis
 from ..selectors import program_settings
-from ..validation import KIND_SPECIFIC, NEUTRAL, earning_rule_errors
+from ..validation import KIND_SPECIFIC, NEUTRAL, earning_rule_errors, threshold_problems
 from .common import merged, window_errors
 
 
@@ -93,23 +93,14 @@ class TierSerializer(serializers.ModelSerializer):
         """Thresholds rise strictly with rank, on the basis the program measures tiers by."""
         basis = program_settings().tier_basis
         field = "spend_threshold" if basis == TierBasis.SPEND else "points_threshold"
-        label = "spend" if basis == TierBasis.SPEND else "points"
-        rank = merged(attrs, self.instance, "rank")
-        threshold = merged(attrs, self.instance, field, Tier._meta.get_field(field).default)
-        others = Tier.objects.exclude(pk=self.instance.pk if self.instance else None)
-        lower = others.filter(rank__lt=rank).order_by("-rank").first()
-        higher = others.filter(rank__gt=rank).order_by("rank").first()
-        problems = []
-        if lower is not None and threshold <= getattr(lower, field):
-            problems.append(
-                f"Rank {rank} needs a higher {label} threshold than {lower.name} "
-                f"(rank {lower.rank}, {getattr(lower, field)})."
-            )
-        if higher is not None and threshold >= getattr(higher, field):
-            problems.append(
-                f"Rank {rank} needs a lower {label} threshold than {higher.name} "
-                f"(rank {higher.rank}, {getattr(higher, field)})."
-            )
+        candidate = Tier(
+            name=merged(attrs, self.instance, "name"),
+            rank=merged(attrs, self.instance, "rank"),
+            points_threshold=merged(attrs, self.instance, "points_threshold", 0),
+            spend_threshold=merged(attrs, self.instance, "spend_threshold", 0),
+        )
+        others = list(Tier.objects.exclude(pk=self.instance.pk if self.instance else None))
+        problems = threshold_problems([*others, candidate], basis, involving=candidate)
         if problems:
             raise serializers.ValidationError({field: problems})
         return attrs
