@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from ..btyd import sbg_survival
 from ..goals import GoalProgress, goals_progress
 from ..models import (
     LOWER_IS_BETTER,
@@ -18,6 +19,7 @@ from ..models import (
     KpiSnapshot,
     ModelFit,
 )
+from ..pipeline.cohorts import SBG_SCOPE
 from .base import (
     COHORT_MONTHS,
     PERCENT_KPIS,
@@ -350,6 +352,45 @@ def feedback(as_of: AsOf) -> Dashboard:
 
 # ---------------------------------------------------------------------------- paid plan
 
+PROJECT_AHEAD = 6  # months of sBG projection past the oldest cohort's age
+
+
+def survival_rows(cells: list[CohortRetention], fit: ModelFit | None) -> list[dict]:
+    """The share still subscribed t months after joining, per t: the actual curve chains each
+    month's renewal rate (retained at t over retained at t-1, summed over the cohorts observed
+    at t), like a Kaplan-Meier estimate, so young cohorts do not bend the tail; the projection
+    is the sBG survival B(gamma, delta + t) / B(gamma, delta) of the pooled fit."""
+    by_cohort: dict[date, dict[int, int]] = defaultdict(dict)
+    sizes: dict[date, int] = {}
+    for cell in cells:
+        by_cohort[cell.cohort][cell.period] = cell.retained
+        sizes[cell.cohort] = cell.size
+    last = max((max(periods) for periods in by_cohort.values()), default=-1)
+    horizon = last + (PROJECT_AHEAD if fit and fit.converged else 0)
+    projected = sbg_survival(fit.params, range(horizon + 1)) if fit and fit.converged else None
+    rows, share = [], 1.0
+    for period in range(horizon + 1):
+        observed = [c for c, periods in by_cohort.items() if period in periods]
+        retained = sum(by_cohort[c][period] for c in observed)
+        if period == 0:
+            base = sum(sizes[c] for c in observed)
+        else:
+            base = sum(by_cohort[c].get(period - 1, 0) for c in observed)
+        actual = None
+        if observed and share is not None:
+            share = share * retained / base if base else None
+            actual = share
+        rows.append(
+            {
+                "period": period,
+                "subscribers": sum(sizes[c] for c in observed),
+                "retained": retained if observed else None,
+                "actual": actual if observed else None,
+                "projected": float(projected[period]) if projected is not None else None,
+            }
+        )
+    return rows
+
 
 def paid_plan(as_of: AsOf, *, currency: str) -> Dashboard:
     board = Dashboard(as_of=as_of)
@@ -358,30 +399,8 @@ def paid_plan(as_of: AsOf, *, currency: str) -> Dashboard:
             "cohort", "period"
         )
     )
-    survival: dict[int, dict] = defaultdict(
-        lambda: {"retained": 0, "size": 0, "projected_sum": 0.0, "projected_size": 0}
-    )
-    for cell in cells:
-        point = survival[cell.period]
-        point["retained"] += cell.retained
-        point["size"] += cell.size
-        if cell.projected is not None:
-            point["projected_sum"] += cell.projected * cell.size
-            point["projected_size"] += cell.size
-    rows = [
-        {
-            "period": period,
-            "subscribers": point["size"],
-            "retained": point["retained"],
-            "actual": point["retained"] / point["size"] if point["size"] else None,
-            "projected": (
-                point["projected_sum"] / point["projected_size"]
-                if point["projected_size"]
-                else None
-            ),
-        }
-        for period, point in sorted(survival.items())
-    ]
+    fits = list(ModelFit.objects.filter(as_of=as_of.date, model=FitModel.SBG).order_by("scope"))
+    rows = survival_rows(cells, next((f for f in fits if f.scope == SBG_SCOPE), None))
     board.charts["survival"] = {
         "type": "line",
         "title": "Share still subscribed",
@@ -404,8 +423,10 @@ def paid_plan(as_of: AsOf, *, currency: str) -> Dashboard:
                 Column("projected", "sBG projection", "percent"),
             ],
             rows=materialised(rows),
-            note="Actual: pooled over the monthly cohorts old enough; projection: the fitted "
-            "shifted-beta-geometric model, weighted by cohort size.",
+            note="Actual: each month's renewal rate among the cohorts old enough to have "
+            "reached it, chained from month 0 (so cohorts of different ages pool without "
+            f"bias); projection: the fitted shifted-beta-geometric model, {PROJECT_AHEAD} "
+            "months past the oldest cohort.",
         )
     )
     series = kpi_series([Kpi.MRR, Kpi.SUBSCRIBERS, Kpi.SUBSCRIBER_RETENTION], end=as_of.date)
@@ -439,7 +460,5 @@ def paid_plan(as_of: AsOf, *, currency: str) -> Dashboard:
             currency=currency,
         )
     )
-    board.extra["fits"] = list(
-        ModelFit.objects.filter(as_of=as_of.date, model=FitModel.SBG).order_by("scope")
-    )
+    board.extra["fits"] = fits
     return board

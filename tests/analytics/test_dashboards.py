@@ -212,9 +212,10 @@ def test_paid_plan_survival_against_projection(analyst_client, data):
     response = analyst_client.get(reverse("analytics:paid_plan"))
     survival = {row["period"]: row for row in response.context["board"].tables["survival"].rows()}
     assert survival[1]["actual"] == pytest.approx((45 + 35) / 90)
-    assert survival[1]["projected"] == pytest.approx(0.88)
+    assert survival[1]["projected"] == pytest.approx(1.182 / (0.704 + 1.182))  # sBG S(1)
     assert survival[2]["subscribers"] == 50
-    assert "alpha = 1.200" in response.content.decode()
+    assert survival[2]["actual"] == pytest.approx(80 / 90 * 40 / 45)  # chained renewal rates
+    assert "gamma = 0.704" in response.content.decode()
     chart = response.context["board"].charts["survival"]
     assert [d["label"] for d in chart["datasets"]] == ["Actual", "sBG projection"]
     rows = csv_rows(analyst_client.get(reverse("analytics:paid_plan") + "?format=csv&table=mrr"))
