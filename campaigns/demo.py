@@ -48,7 +48,7 @@ CAMPAIGNS = [
                 "{{ expiring_on }}.\n{% endif %}\nSee you soon!"
             ),
         },
-        (0.30, 0.0),
+        (0.30, 0.12),
     ),
     (
         VIP,
@@ -72,7 +72,7 @@ CAMPAIGNS = [
                 "{% endif %}"
             ),
         },
-        (0.35, 0.0),
+        (0.35, 0.22),
     ),
 ]
 
@@ -142,9 +142,9 @@ def _launch_backdated(*, name, segment, start, end, **fields) -> Campaign:
 
 
 def _purchases_after_send(campaign: Campaign, rng: random.Random, chances, now) -> int:
-    """Extra purchases in the two weeks after the send: the campaign's effect on the treatment
-    group (the control group keeps only its own history). Each goes through ingestion, so a
-    multiplier offer earns its points."""
+    """Extra purchases in the two weeks after the send at a chance per group: the control
+    group's is the base rate, the treatment group's adds the campaign's effect. Each goes
+    through ingestion, so a multiplier offer earns its points."""
     rows = CampaignSend.objects.filter(
         campaign=campaign, status__in=[SendStatus.SENT, SendStatus.HELD_OUT]
     ).values_list("member_id", "group", "assigned_at")
