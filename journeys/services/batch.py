@@ -25,7 +25,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from members.exceptions import DomainError
 from rewards.models import PointsAccount
 from rewards.services import Award, EventInput, config_cache
-from rewards.services.bulk import EventAward, allocate_ids, award_events, copy_rows
+from rewards.services.bulk import EventAward, allocate_ids, award_events, copy_rows, taken_keys
 
 from ..exceptions import InvalidEvent
 from ..models import CustomerEvent, EventType, MemberJourney
@@ -121,12 +121,30 @@ def _create_rows(member_ids: list[int]) -> None:
     chunk's transaction (committed at once when the caller holds none): the chunk then takes
     every lock it needs up front, in member order, and never waits on a row another
     transaction is inserting while holding locks of its own."""
-    PointsAccount.objects.bulk_create(
-        [PointsAccount(member_id=m) for m in member_ids], ignore_conflicts=True
-    )
-    MemberJourney.objects.bulk_create(
-        [MemberJourney(member_id=m) for m in member_ids], ignore_conflicts=True
-    )
+    for model in (PointsAccount, MemberJourney):
+        _insert_missing(model, member_ids)
+
+
+def _insert_missing(model, member_ids: list[int]) -> None:
+    """INSERT ... SELECT FROM unnest(member ids) ON CONFLICT DO NOTHING, every other column
+    at the value a new instance gets: what bulk_create(ignore_conflicts=True) writes, without
+    building an instance per member."""
+    template = model(member_id=0)
+    columns, values = [], []
+    for field in model._meta.concrete_fields:
+        if field.primary_key or field.attname == "member_id":
+            continue
+        columns.append(connection.ops.quote_name(field.column))
+        values.append(field.get_db_prep_save(field.pre_save(template, add=True), connection))
+    table = model._meta.db_table
+    placeholders = ", ".join(["%s"] * len(values))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (member_id, {', '.join(columns)}) "  # noqa: S608
+            f"SELECT m, {placeholders} FROM unnest(%s::bigint[]) AS m "
+            "ON CONFLICT DO NOTHING",
+            [*values, member_ids],
+        )
 
 
 def _lock_accounts(member_ids: list[int]) -> dict[int, int]:
@@ -189,10 +207,8 @@ def _ingest_plain(events, indexes: list[int], ctx: IngestContext) -> dict[int, O
 def _write_plain(todo, ctx: IngestContext) -> dict[int, Outcome]:
     member_ids = sorted({data.member.pk for _, data, _, _ in todo})
     journeys = {m: ctx.journeys[m] for m in member_ids}
-    taken = set(
-        CustomerEvent.objects.filter(
-            idempotency_key__in=[data.idempotency_key.strip() for _, data, _, _ in todo]
-        ).values_list("idempotency_key", flat=True)
+    taken = taken_keys(
+        "journeys_customerevent", [data.idempotency_key.strip() for _, data, _, _ in todo]
     )
     if taken:  # stored since the batch began: let the one-by-one path answer those
         raise IntegrityError("idempotency keys taken meanwhile")

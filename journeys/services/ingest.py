@@ -32,6 +32,7 @@ from rewards.services import (
     config_cache,
     reverse_order,
 )
+from rewards.services.bulk import taken_keys
 
 from .. import selectors
 from ..exceptions import InvalidEvent
@@ -53,6 +54,9 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 KEY_MAX_LENGTH = 190
 AWARD_KEY_PREFIX = "event:"
 MAX_AMOUNT = Decimal("9999999999.99")
+CHANNELS = frozenset(TouchpointChannel.values)  # .values builds a new list on every call
+SOURCES = frozenset(EventSource.values)
+CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -124,9 +128,12 @@ class IngestContext:
     def prefetch(self, events: Sequence[EventData]) -> None:
         """Batch: one query each for known keys, custom types, touchpoints and balances."""
         keys = [e.idempotency_key for e in events if e.idempotency_key]
-        self.existing = {
-            e.idempotency_key: e for e in CustomerEvent.objects.filter(idempotency_key__in=keys)
-        }
+        taken = taken_keys("journeys_customerevent", keys)  # usually none
+        self.existing = (
+            {e.idempotency_key: e for e in CustomerEvent.objects.filter(idempotency_key__in=taken)}
+            if taken
+            else {}
+        )
         self.custom_types = selectors.allowed_custom_event_types({e.event_type for e in events})
         self.touchpoints = selectors.touchpoints_by_slug(
             e.touchpoint for e in events if isinstance(e.touchpoint, str)
@@ -284,7 +291,7 @@ def validate_event(data: EventData, ctx: IngestContext) -> tuple[Touchpoint | No
             error("amount", "A decimal number is required.")
         elif amount < 0:
             error("amount", "The amount must not be negative.")
-        elif amount != amount.quantize(Decimal("0.01")) or amount > MAX_AMOUNT:
+        elif amount != amount.quantize(CENT) or amount > MAX_AMOUNT:
             error("amount", "At most 10 digits before and 2 after the decimal point.")
     elif data.event_type == EventType.PURCHASE:
         error("amount", "A purchase needs an amount.")
@@ -296,11 +303,11 @@ def validate_event(data: EventData, ctx: IngestContext) -> tuple[Touchpoint | No
         error("order_id", "A refund needs the order id of the purchase it refunds.")
     if len(data.order_id or "") > 100:
         error("order_id", "At most 100 characters.")
-    if data.channel and data.channel not in TouchpointChannel.values:
+    if data.channel and data.channel not in CHANNELS:
         error("channel", f"One of: {', '.join(TouchpointChannel.values)}.")
     if data.properties is not None and not isinstance(data.properties, dict):
         error("properties", "An object is required.")
-    if data.source not in EventSource.values:
+    if data.source not in SOURCES:
         error("source", f"One of: {', '.join(EventSource.values)}.")
 
     touchpoint = data.touchpoint

@@ -96,12 +96,15 @@ class _Run:
             by_member.setdefault(item.member.pk, []).append(index)
         member_ids = sorted(by_member)
         self.accounts = _lock_accounts(member_ids)
-        recorded = {
-            txn.idempotency_key: txn
-            for txn in PointsTransaction.objects.filter(
-                idempotency_key__in={item.idempotency_key for item in items}
-            )
-        }
+        used = taken_keys("rewards_pointstransaction", {item.idempotency_key for item in items})
+        recorded = (
+            {
+                txn.idempotency_key: txn
+                for txn in PointsTransaction.objects.filter(idempotency_key__in=used)
+            }
+            if used
+            else {}
+        )
         self.rules = list(EarningRule.objects.filter(is_active=True).select_related("tier"))
         self.tiers = tiers_for_upgrade()
         self.subscriptions = {
@@ -280,16 +283,23 @@ def _rank(account: PointsAccount, tiers) -> int:
 
 
 def _lock_accounts(member_ids: list[int]) -> dict[int, PointsAccount]:
-    PointsAccount.objects.bulk_create(
-        [PointsAccount(member_id=m) for m in member_ids], ignore_conflicts=True
-    )
-    return {
-        account.member_id: account
-        for account in PointsAccount.objects.select_for_update(of=("self",))
-        .select_related("tier")
-        .filter(member_id__in=member_ids)
-        .order_by("member_id")
-    }
+    def locked():
+        return {
+            account.member_id: account
+            for account in PointsAccount.objects.select_for_update(of=("self",))
+            .select_related("tier")
+            .filter(member_id__in=member_ids)
+            .order_by("member_id")
+        }
+
+    accounts = locked()
+    missing = [m for m in member_ids if m not in accounts]
+    if missing:  # created only then: an instance per member costs more than looking
+        PointsAccount.objects.bulk_create(
+            [PointsAccount(member_id=m) for m in missing], ignore_conflicts=True
+        )
+        accounts = locked()
+    return accounts
 
 
 @dataclass
@@ -516,6 +526,24 @@ BUCKET_COLUMNS = (
 RULE_AWARD_COLUMNS = ("transaction_id", "rule_id", "member_id", "points", "awarded_at")
 
 
+def _quoted(value: str) -> str:
+    return '"' + value.replace('"', '""') + '"'
+
+
+def _isoformat(value) -> str:
+    return value.isoformat()
+
+
+_CSV_FORMATS = {
+    str: _quoted,
+    int: str,
+    type(None): lambda value: "",
+    bool: lambda value: "t" if value else "f",
+    datetime: _isoformat,
+    date: _isoformat,
+}
+
+
 def csv_value(value) -> str:
     """One field for COPY ... (FORMAT csv): NULL unquoted and empty, text always quoted."""
     if value is None:
@@ -525,20 +553,25 @@ def csv_value(value) -> str:
     if value is False:
         return "f"
     if isinstance(value, str):
-        return '"' + value.replace('"', '""') + '"'
+        return _quoted(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     return str(value)
 
 
+def csv_line(row) -> str:
+    """A row for COPY ... (FORMAT csv), as csv_value would write it field by field (exact
+    types looked up first: most fields are str, int, None or datetime)."""
+    formats = _CSV_FORMATS
+    return ",".join([formats.get(type(value), csv_value)(value) for value in row])
+
+
 def copy_rows(table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
     """COPY rows (tuples in `columns` order; JSON as json.dumps text) into `table`: far less
     Python per row than bulk_create. Names are trusted constants."""
-    text = io.StringIO()
-    for row in rows:
-        text.write(",".join(map(csv_value, row)))
-        text.write("\n")
-    text.seek(0)
+    lines = [csv_line(row) for row in rows]
+    lines.append("")
+    text = io.StringIO("\n".join(lines))
     sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
     with connection.cursor() as cursor:
         raw = cursor.cursor
@@ -547,6 +580,18 @@ def copy_rows(table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None
         else:  # psycopg 3
             with raw.copy(sql) as copy:
                 copy.write(text.getvalue())
+
+
+def taken_keys(table: str, keys, column: str = "idempotency_key") -> set[str]:
+    """Which of `keys` the table already holds in `column` (unique): one `= ANY` parameter
+    instead of an IN list Django prepares value by value. Names are trusted constants."""
+    keys = list(keys)
+    if not keys:
+        return set()
+    with connection.cursor() as cursor:
+        sql = f"SELECT {column} FROM {table} WHERE {column} = ANY(%s)"  # noqa: S608
+        cursor.execute(sql, [keys])
+        return {row[0] for row in cursor.fetchall()}
 
 
 def allocate_ids(table: str, count: int) -> list[int]:
@@ -559,4 +604,4 @@ def allocate_ids(table: str, count: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-__all__ = ["EventAward", "allocate_ids", "award_events", "copy_rows"]
+__all__ = ["EventAward", "allocate_ids", "award_events", "copy_rows", "csv_line", "taken_keys"]

@@ -1,0 +1,97 @@
+"""The batch API's lean item validation gives exactly the serializer's attributes, and leaves
+everything it does not plainly accept to the serializer (whose errors are the answer)."""
+
+from decimal import Decimal
+
+import pytest
+from rest_framework import serializers
+
+from journeys.api import EventSerializer, _lean_attrs, _Slow
+from rewards.services.bulk import csv_line, csv_value
+
+PLAIN = [
+    {"member_id": 7, "event_type": "page_view", "idempotency_key": "k-1"},
+    {
+        "member_id": 7,
+        "event_type": "purchase",
+        "idempotency_key": "  k-2  ",
+        "amount": "12.5",
+        "currency": "eur",
+        "order_id": " A-1 ",
+        "channel": "web",
+        "touchpoint": "web-shop",
+        "properties": {"path": "/p/1", "n": 3, "nested": {"a": [1, None]}},
+        "occurred_at": "2025-01-31T14:05:00+01:00",
+    },
+    {"member_number": "", "external_id": "crm-9", "event_type": "x", "idempotency_key": "k"},
+    {"member_number": "1234", "event_type": "login", "idempotency_key": "k", "channel": ""},
+    {"member_id": 1, "event_type": "purchase", "idempotency_key": "k", "amount": None},
+    {"member_id": 1, "event_type": "purchase", "idempotency_key": "k", "amount": 3},
+    {"member_id": 1, "event_type": "page_view", "idempotency_key": "k", "unknown": 1},
+]
+
+SLOW = [
+    {"member_id": "7", "event_type": "page_view", "idempotency_key": "k"},  # text id
+    {"member_id": True, "event_type": "page_view", "idempotency_key": "k"},
+    {"member_id": 0, "event_type": "page_view", "idempotency_key": "k"},
+    {"member_id": 2**63, "event_type": "page_view", "idempotency_key": "k"},
+    {"event_type": "page_view", "idempotency_key": "k"},  # no member
+    {"member_number": "", "event_type": "page_view", "idempotency_key": "k"},
+    {"member_id": 1, "idempotency_key": "k"},  # no type
+    {"member_id": 1, "event_type": "  ", "idempotency_key": "k"},
+    {"member_id": 1, "event_type": "page_view", "idempotency_key": "k" * 191},
+    {"member_id": 1, "event_type": "page_view", "idempotency_key": "k\x00"},
+    {"member_id": 1, "event_type": "page_view", "idempotency_key": "k\ud800"},
+    {"member_id": 1, "event_type": "page_view", "idempotency_key": 5},
+    {"member_id": 1, "event_type": "page_view", "idempotency_key": "k", "channel": "fax"},
+    {"member_id": 1, "event_type": "page_view", "idempotency_key": "k", "channel": None},
+    {"member_id": 1, "event_type": "page_view", "idempotency_key": "k", "touchpoint": "a b"},
+    {"member_id": 1, "event_type": "page_view", "idempotency_key": "k", "currency": "EURO"},
+    {"member_id": 1, "event_type": "page_view", "idempotency_key": "k", "properties": []},
+    {"member_id": 1, "event_type": "page_view", "idempotency_key": "k", "properties": None},
+    {"member_id": 1, "event_type": "e", "idempotency_key": "k", "properties": {"a": "\x00"}},
+    {"member_id": 1, "event_type": "purchase", "idempotency_key": "k", "amount": "1.234"},
+    {"member_id": 1, "event_type": "purchase", "idempotency_key": "k", "amount": "NaN"},
+    {"member_id": 1, "event_type": "e", "idempotency_key": "k", "occurred_at": "yesterday"},
+    {"member_id": 1, "event_type": "e", "idempotency_key": "k", "occurred_at": "1899-12-31T00:00Z"},
+]
+
+
+@pytest.mark.parametrize("item", PLAIN)
+def test_plain_items_get_the_serializers_attributes(item):
+    serializer = EventSerializer()
+
+    assert _lean_attrs(item, serializer.fields) == dict(serializer.run_validation(item))
+
+
+@pytest.mark.parametrize("item", SLOW)
+def test_anything_unusual_is_left_to_the_serializer(item):
+    serializer = EventSerializer()
+
+    with pytest.raises(_Slow):
+        _lean_attrs(item, serializer.fields)
+    if item.get("member_id") == "7" or item.get("idempotency_key") == 5:
+        serializer.run_validation(item)  # valid, only not plain: the serializer takes it
+    else:
+        with pytest.raises(serializers.ValidationError):
+            serializer.run_validation(item)
+
+
+def test_csv_line_writes_each_field_as_csv_value_does():
+    from datetime import UTC, date, datetime
+
+    row = (
+        None,
+        "",
+        'a "quoted", text\nwith a newline',
+        0,
+        -12,
+        True,
+        False,
+        Decimal("12.50"),
+        datetime(2025, 1, 31, 13, 5, tzinfo=UTC),
+        date(2025, 1, 31),
+        1.5,
+    )
+
+    assert csv_line(row) == ",".join(csv_value(value) for value in row)
