@@ -8,8 +8,6 @@ snapshot, target from a relative change, owner defaulting to the current user, s
 list.
 """
 
-import csv
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import JsonResponse, StreamingHttpResponse
@@ -21,8 +19,9 @@ from django.views.decorators.http import require_POST
 
 from .forms import GoalForm, SegmentForm
 from .goals import GoalStatus, evaluate, with_current_values
-from .models import Goal, PipelineRun, RunStatus, Segment, SegmentMembership
-from .reports import csv_safe_text
+from .models import Goal, Segment, SegmentMembership
+from .pipeline.common import local_today
+from .reports import csv_response, csv_safe_text, resolve_as_of
 from .segments import count_matching, refresh_segments
 
 EXPORT_COLUMNS = [
@@ -36,11 +35,6 @@ EXPORT_COLUMNS = [
     "marketing_consent",
     "added_at",
 ]
-
-
-class _Echo:
-    def write(self, value):
-        return value
 
 
 def export_members_csv(segment_ids: list[int], filename: str) -> StreamingHttpResponse:
@@ -61,19 +55,14 @@ def export_members_csv(segment_ids: list[int], filename: str) -> StreamingHttpRe
             "added_at",
         )
     )
-    writer = csv.writer(_Echo())
 
     def lines():
-        yield writer.writerow(EXPORT_COLUMNS)
+        yield EXPORT_COLUMNS
         for row in rows.iterator(chunk_size=5000):
             *fields, added_at = row
-            yield writer.writerow(
-                [*(csv_safe_text(v) if isinstance(v, str) else v for v in fields), added_at]
-            )
+            yield [*(csv_safe_text(v) if isinstance(v, str) else v for v in fields), added_at]
 
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    return csv_response(lines(), filename)
 
 
 @admin.register(Segment)
@@ -199,13 +188,7 @@ class GoalAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         """With each goal's current KPI value as of the latest run: the status column costs
         no query per row."""
-        latest = (
-            PipelineRun.objects.filter(status=RunStatus.SUCCEEDED)
-            .order_by("-as_of")
-            .values_list("as_of", flat=True)
-            .first()
-        )
-        as_of = latest or timezone.now().date()
+        as_of = resolve_as_of(None).date or local_today()
         return with_current_values(super().get_queryset(request), as_of=as_of).select_related(
             "owner"
         )

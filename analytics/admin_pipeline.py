@@ -4,8 +4,8 @@ Snapshots are written only by the pipeline, so their screens are read-only lists
 run the pipeline again for the dates of selected runs (it replaces those dates' snapshots)."""
 
 from django.contrib import admin, messages
-from django.urls import reverse
-from django.utils.html import format_html
+
+from rewards.admin import ReadOnlyAdmin, member_link
 
 from .models import (
     AnalyticsSettings,
@@ -16,17 +16,6 @@ from .models import (
     PipelineRun,
 )
 from .pipeline import run_pipeline
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(PipelineRun)
@@ -107,8 +96,7 @@ class MemberMetricsAdmin(ReadOnlyAdmin):
 
     @admin.display(description="member", ordering="member_id")
     def member_link(self, obj):
-        url = reverse("admin:members_member_change", args=[obj.member_id])
-        return format_html('<a href="{}">{}</a>', url, obj.member)
+        return member_link(obj.member)
 
 
 @admin.register(AnalyticsSettings)

@@ -1,12 +1,10 @@
-"""Demo data for analytics: the dashboards' segments and goals (analytics.demo_definitions,
-when present), then one pipeline run as of today with 90 days of KPI history, so every
+"""Demo data for analytics: the dashboards' segments and goals (analytics.demo_definitions),
+then one pipeline run as of today with 90 days of KPI history, so every
 dashboard has data and trends. Idempotent: a second run replaces the same snapshots."""
-
-import importlib
-import importlib.util
 
 from django.db import connection
 
+from .demo_definitions import seed_definitions
 from .pipeline import run_pipeline
 
 KPI_HISTORY_DAYS = 90
@@ -18,9 +16,7 @@ def seed_analytics(*, rng, stdout) -> None:
         return
     run = run_pipeline(trigger="demo", kpi_days=KPI_HISTORY_DAYS)
     # After the run, so the demo goals take their baselines from the KPI history.
-    if importlib.util.find_spec("analytics.demo_definitions") is not None:
-        definitions = importlib.import_module("analytics.demo_definitions")
-        definitions.seed_definitions(rng=rng, stdout=stdout)
+    seed_definitions(rng=rng, stdout=stdout)
     fits = ", ".join(
         f"{fit.model} {'converged' if fit.converged else 'not converged'}"
         for fit in run.fits.order_by("model")

@@ -7,13 +7,12 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 
 from members.models import Channel
-from rewards.selectors import program_settings
 
 from .goals import latest_kpi_value, target_from_change
 from .models import LOWER_IS_BETTER, ClvBand, Goal, Kpi, RfmSegment, Segment
+from .pipeline.common import local_today
 from .segments import SegmentRules
 
 COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
@@ -208,7 +207,7 @@ class GoalForm(forms.ModelForm):
                 data["baseline"] = snapshot.value
                 data["baseline_on"] = data.get("baseline_on") or snapshot.as_of
         if data.get("baseline_on") is None and "baseline_on" not in self.errors:
-            data["baseline_on"] = timezone.now().astimezone(_zone()).date()
+            data["baseline_on"] = local_today()
         baseline, change = data.get("baseline"), (data.get("target_change") or "").strip()
         if change and data.get("target") is not None:
             self.add_error("target_change", "Give either a target or a change, not both.")
@@ -241,9 +240,3 @@ class GoalForm(forms.ModelForm):
         if deadline and baseline_on and deadline <= baseline_on:
             self.add_error("deadline", "The deadline must be after the baseline date.")
         return data
-
-
-def _zone():
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(program_settings().timezone)

@@ -27,9 +27,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from members.models import Member, MemberStatus
-from rewards.selectors import program_settings
 
 from .models import ConsentFilter, Segment, SegmentMembership
+from .pipeline.common import program_zone
 
 LIST_RULES = ("tiers", "stages", "rfm_segments", "clv_bands", "enrollment_channels", "countries")
 
@@ -155,7 +155,7 @@ def segment_queryset(
     now = now or timezone.now()
     if zone is None:
         ages = rules.min_age is not None or rules.max_age is not None
-        zone = ZoneInfo(program_settings().timezone) if ages else None
+        zone = program_zone() if ages else None
     today = now.astimezone(zone).date() if zone else now.date()
     members = Member.objects.exclude(status=MemberStatus.CLOSED)
     if rules.active_within_days is not None or rules.inactive_for_days is not None:

@@ -12,8 +12,6 @@ from .models import (
     KpiSnapshot,
     MemberMetrics,
     ModelFit,
-    PipelineRun,
-    RunStatus,
 )
 
 
@@ -21,13 +19,6 @@ def analytics_settings() -> AnalyticsSettings:
     """The pipeline's settings row, created with defaults on first read."""
     row, _ = AnalyticsSettings.objects.get_or_create(pk=AnalyticsSettings.SINGLETON_ID)
     return row
-
-
-def latest_run(*, succeeded: bool = True) -> PipelineRun | None:
-    runs = PipelineRun.objects.all()
-    if succeeded:
-        runs = runs.filter(status=RunStatus.SUCCEEDED)
-    return runs.order_by("-finished_at", "-id").first()
 
 
 def latest_kpi_date() -> date | None:

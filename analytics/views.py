@@ -2,11 +2,10 @@
 of one pipeline run (the latest successful one, or the latest on or before the date picked) and
 offers each of its tables as CSV with `?format=csv&table=<name>`."""
 
-import csv
 from collections.abc import Callable
 
 from django import forms
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404
 from django.shortcuts import render
 
 from members.roles import ANALYST
@@ -41,23 +40,10 @@ class AsOfForm(forms.Form):
     )
 
 
-class _Echo:
-    def write(self, value):
-        return value
+TITLES = dict(PAGES)
 
 
-def _csv_response(table: reports.Table, filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in table.csv_rows()), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def _dashboard(
-    request, *, page: str, title: str, build: Callable[[reports.AsOf, str], reports.Dashboard]
-):
+def _dashboard(request, *, page: str, build: Callable[[reports.AsOf, str], reports.Dashboard]):
     form = AsOfForm(request.GET or None)
     requested = form.cleaned_data["as_of"] if form.is_valid() else None
     as_of = reports.resolve_as_of(requested)
@@ -68,7 +54,7 @@ def _dashboard(
         "form": form,
         "as_of": as_of,
         "page": page,
-        "title": title,
+        "title": TITLES[page],
         "pages": PAGES,
         "program_name": program.name,
         "currency": program.currency,
@@ -83,7 +69,8 @@ def _dashboard(
         table = board.tables.get(request.GET.get("table", ""))
         if table is None:
             raise Http404("No such table on this page.")
-        return _csv_response(table, f"{page.replace('_', '-')}-{table.name}-{as_of.date}.csv")
+        filename = f"{page.replace('_', '-')}-{table.name}-{as_of.date}.csv"
+        return reports.csv_response(table.csv_rows(), filename)
     for table in board.tables.values():
         query = request.GET.copy()
         query.update({"format": "csv", "table": table.name, "as_of": as_of.date.isoformat()})
@@ -93,14 +80,22 @@ def _dashboard(
     return render(request, f"analytics/{page}.html", context)
 
 
-@analyst_required
-def overview(request):
-    return _dashboard(
-        request,
-        page="overview",
-        title="Overview",
-        build=lambda as_of, currency: reports.overview(as_of, currency=currency),
-    )
+def _page(page: str, report: Callable[..., reports.Dashboard]):
+    """The view of a dashboard built from the date and the program's currency only."""
+
+    @analyst_required
+    def view(request):
+        return _dashboard(
+            request, page=page, build=lambda as_of, currency: report(as_of, currency=currency)
+        )
+
+    return view
+
+
+overview = _page("overview", reports.overview)
+lifetime_value = _page("lifetime_value", reports.lifetime_value)
+journey = _page("journey", reports.journey)
+paid_plan = _page("paid_plan", reports.paid_plan)
 
 
 @analyst_required
@@ -111,18 +106,7 @@ def retention(request):
     return _dashboard(
         request,
         page="retention",
-        title="Retention",
         build=lambda as_of, currency: reports.retention(as_of, basis=basis),
-    )
-
-
-@analyst_required
-def lifetime_value(request):
-    return _dashboard(
-        request,
-        page="lifetime_value",
-        title="Lifetime value",
-        build=lambda as_of, currency: reports.lifetime_value(as_of, currency=currency),
     )
 
 
@@ -134,7 +118,6 @@ def churn(request):
     return _dashboard(
         request,
         page="churn",
-        title="Churn risk",
         build=lambda as_of, currency: reports.churn_risk(
             as_of,
             currency=currency,
@@ -146,30 +129,7 @@ def churn(request):
 
 
 @analyst_required
-def journey(request):
-    return _dashboard(
-        request,
-        page="journey",
-        title="Journey",
-        build=lambda as_of, currency: reports.journey(as_of, currency=currency),
-    )
-
-
-@analyst_required
 def feedback(request):
     return _dashboard(
-        request,
-        page="feedback",
-        title="Feedback",
-        build=lambda as_of, currency: reports.feedback(as_of),
-    )
-
-
-@analyst_required
-def paid_plan(request):
-    return _dashboard(
-        request,
-        page="paid_plan",
-        title="Paid plan",
-        build=lambda as_of, currency: reports.paid_plan(as_of, currency=currency),
+        request, page="feedback", build=lambda as_of, currency: reports.feedback(as_of)
     )

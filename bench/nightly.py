@@ -25,6 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scripts.create_database import main as create_database  # noqa: E402
+
 TARGET_SECONDS = 180
 TARGET_MEMORY_GB = 4.0
 HISTORY_DAYS = 3 * 365
@@ -49,7 +51,7 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-# -- database and Django set-up (as in bench/ledger.py and bench/ingest.py) ---------------------
+# -- database and Django set-up (the database is created by scripts/create_database.py) ---------
 
 
 def bench_url(url: str, database: str) -> str:
@@ -57,29 +59,6 @@ def bench_url(url: str, database: str) -> str:
     if not parts.scheme.startswith("postgres"):
         sys.exit("DATABASE_URL must point at PostgreSQL (postgres://user@host:port/db).")
     return urlunparse(parts._replace(path=f"/{database}"))
-
-
-def create_database(url: str) -> None:
-    import psycopg2
-    from psycopg2 import sql
-
-    parts = urlparse(url)
-    conn = psycopg2.connect(
-        host=parts.hostname,
-        port=parts.port or 5432,
-        user=parts.username or "postgres",
-        password=parts.password,
-        dbname="postgres",
-    )
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cur:
-            name = parts.path.lstrip("/")
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-            if cur.fetchone() is None:
-                cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    finally:
-        conn.close()
 
 
 def setup_django(url: str, broker: str) -> None:
@@ -433,7 +412,9 @@ def main() -> int:
     own, child = peak_memory_gb()
     peak = max(own, child)
     marks = run.details.get("marks", {})
-    phases = ", ".join(f"{name} at {seconds:.1f} s" for name, seconds in marks.items())
+    phases = ", ".join(
+        f"{name} at {seconds:.1f} s" for name, seconds in sorted(marks.items(), key=lambda m: m[1])
+    )
     mode = f"{args.workers} worker processes" if args.workers else "in process (eager tasks)"
     print(
         f"\nrun {run.pk} as of {run.as_of}: {run.status}; {run.chunks} chunks, {mode}; "

@@ -8,9 +8,11 @@ from django.shortcuts import redirect
 from django.template import TemplateSyntaxError
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
 
+from journeys.admin_inlines import ReadOnlyInline
 from members.exceptions import DomainError
+from rewards.admin import member_link as link_to_member
 
 from . import services
 from .forms import CampaignForm, PreviewForm
@@ -137,10 +139,11 @@ class CampaignAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
-    @admin.action(description="Cancel the selected campaigns (stop sends and offers)")
+    @admin.action(
+        description="Cancel the selected campaigns (stop sends and offers)",
+        permissions=["change"],
+    )
     def cancel_selected(self, request, queryset):
-        if not request.user.has_perm("campaigns.change_campaign"):
-            raise PermissionDenied
         for campaign in queryset:
             services.cancel_campaign(campaign=campaign)
         self.message_user(request, f"Cancelled {queryset.count()} campaigns.", messages.SUCCESS)
@@ -237,14 +240,11 @@ class CampaignAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/campaigns/campaign/launch.html", context)
 
 
-class MemberCampaignsInline(admin.TabularInline):
+class MemberCampaignsInline(ReadOnlyInline):
     """The member's campaigns on the member's admin page (registered in apps.py)."""
 
     model = CampaignSend
     fk_name = "member"
-    extra = 0
-    max_num = 0
-    can_delete = False
     verbose_name = "campaign"
     verbose_name_plural = "campaigns"
     fields = ("campaign", "group", "status", "assigned_at", "sent_at", "subject")
@@ -252,15 +252,6 @@ class MemberCampaignsInline(admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("campaign")
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(CampaignSend)
@@ -276,8 +267,7 @@ class CampaignSendAdmin(admin.ModelAdmin):
 
     @admin.display(description="Member")
     def member_link(self, send):
-        url = reverse("admin:members_member_change", args=[send.member_id])
-        return format_html('<a href="{}">{}</a>', url, send.member)
+        return link_to_member(send.member)
 
     def has_add_permission(self, request):
         return False

@@ -207,8 +207,13 @@ def results_for(campaign: Campaign, *, now: datetime | None = None) -> CampaignR
     return campaign_results([campaign], now=now)[campaign.pk]
 
 
-def launched_campaigns() -> QuerySet[Campaign]:
-    return Campaign.objects.exclude(status=CampaignStatus.DRAFT).select_related("segment")
+def launched_campaign_results(*, now: datetime | None = None) -> list[CampaignResults]:
+    """The results of every campaign past its draft, newest first."""
+    campaigns = list(
+        Campaign.objects.exclude(status=CampaignStatus.DRAFT).select_related("segment")
+    )
+    results = campaign_results(campaigns, now=now)
+    return [results[campaign.pk] for campaign in campaigns]
 
 
 def export_campaigns(member: Member) -> list[dict]:

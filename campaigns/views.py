@@ -36,7 +36,7 @@ def offers(request):
 def unsubscribe(request, token: str):
     """GET asks to confirm (link scanners only GET); POST withdraws consent, no login needed."""
     try:
-        member, _ = services.member_for_unsubscribe(token)
+        member = services.member_for_unsubscribe(token)
     except InvalidUnsubscribeLink:
         return render(request, "campaigns/unsubscribe.html", {"invalid": True}, status=400)
     done = False
@@ -63,14 +63,12 @@ def _dashboard_pages() -> list[tuple[str, str]]:
 
 @results_viewer_required
 def results_list(request):
-    campaigns = list(selectors.launched_campaigns())
-    results = selectors.campaign_results(campaigns)
     return render(
         request,
         "campaigns/results_list.html",
         {
             "title": "Campaigns",
-            "rows": [results[c.pk] for c in campaigns],
+            "rows": selectors.launched_campaign_results(),
             "dashboard_pages": _dashboard_pages(),
             "program_zone": program_settings().timezone,
         },

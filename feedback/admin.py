@@ -9,11 +9,11 @@ from django import forms
 from django.contrib import admin
 from django.db.models import Count, Q
 from django.forms.models import BaseInlineFormSet
-from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 
 from journeys.models import STANDARD_EVENT_TYPES, AllowedEventType
+from rewards.admin import ReadOnlyAdmin, ReadOnlyTabularInline, member_link
 
 from . import services
 from .models import (
@@ -33,37 +33,6 @@ def _when(moment) -> str:
     if moment is None:
         return "—"
     return formats.date_format(timezone.localtime(moment), "SHORT_DATETIME_FORMAT")
-
-
-def _member_link(member) -> str:
-    url = reverse("admin:members_member_change", args=[member.pk])
-    return format_html('<a href="{}">{}</a>', url, member)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyTabularInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # -- surveys ---------------------------------------------------------------------------------
@@ -217,7 +186,7 @@ class InvitationAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Member")
     def member_link(self, obj):
-        return _member_link(obj.member)
+        return member_link(obj.member)
 
 
 class AnswerInline(ReadOnlyTabularInline):
@@ -251,7 +220,7 @@ class SurveyResponseAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Member")
     def member_link(self, obj):
-        return _member_link(obj.member)
+        return member_link(obj.member)
 
 
 # -- follow-ups ------------------------------------------------------------------------------
@@ -329,7 +298,7 @@ class FollowUpAdmin(admin.ModelAdmin):
 
     @admin.display(description="Member")
     def member_link(self, obj):
-        return _member_link(obj.member)
+        return member_link(obj.member)
 
     @admin.display(description="Due", ordering="due_at")
     def due(self, obj):

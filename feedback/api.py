@@ -1,9 +1,10 @@
 """REST API for surveys: read the active surveys with their questions, and
 POST /api/v1/surveys/{id}/responses/ for kiosks and apps.
 
-Thin: the member is found like the events API does it, and feedback.services.submit_response
-validates the answers (400 with an error per question id) and decides the rest (409 with a
-code for answering twice, an expired invitation, a survey not open to the member)."""
+Thin: the member is named and found as in the events API (journeys.api), and
+feedback.services.submit_response validates the answers (400 with an error per question id) and
+decides the rest (409 with a code for answering twice, an expired invitation, a survey not open
+to the member)."""
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -12,6 +13,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from journeys import selectors as journey_selectors
+from journeys.api import MemberIdentitySerializer, unknown_member
 from journeys.models import TouchpointChannel
 from members.api_auth import HasPermission, StrictModelPermissions
 
@@ -20,7 +22,6 @@ from .exceptions import InvalidAnswers
 from .models import AnsweredVia, Question, Survey
 
 ADD_RESPONSE = "feedback.add_surveyresponse"
-BIGINT_MAX = 2**63 - 1
 
 
 class QuestionSerializer(serializers.ModelSerializer):
@@ -43,10 +44,7 @@ class SurveySerializer(serializers.ModelSerializer):
         fields = ["id", "slug", "name", "kind", "title", "intro", "points", "questions"]
 
 
-class ResponseRequestSerializer(serializers.Serializer):
-    member_id = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
-    member_number = serializers.CharField(required=False, allow_blank=True, max_length=12)
-    external_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
+class ResponseRequestSerializer(MemberIdentitySerializer):
     answers = serializers.DictField(
         child=serializers.JSONField(),
         help_text='Answers by question id: {"12": 9, "13": "Fast delivery", "14": ["A", "B"]}',
@@ -55,17 +53,6 @@ class ResponseRequestSerializer(serializers.Serializer):
     touchpoint = serializers.SlugField(
         required=False, allow_blank=True, max_length=100, help_text="A touchpoint's slug"
     )
-
-    def validate(self, attrs):
-        if (
-            attrs.get("member_id") is None
-            and not attrs.get("member_number")
-            and not attrs.get("external_id")
-        ):
-            raise serializers.ValidationError(
-                {"member_id": ["Give member_id, member_number or external_id."]}
-            )
-        return attrs
 
 
 class ResponseAnswerSerializer(serializers.Serializer):
@@ -109,21 +96,9 @@ class SurveyViewSet(viewsets.ReadOnlyModelViewSet):
         data = ResponseRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         attrs = data.validated_data
-        member = journey_selectors.find_member(
-            member_id=attrs.get("member_id"),
-            member_number=attrs.get("member_number", ""),
-            external_id=attrs.get("external_id", ""),
-        )
+        member = journey_selectors.find_member_for(attrs)
         if member is None:
-            given = [
-                name
-                for name in journey_selectors.MEMBER_IDENTIFIERS
-                if attrs.get(name) not in (None, "")
-            ]
-            return Response(
-                {name: ["No member matches."] for name in given},
-                status=status.HTTP_400_BAD_REQUEST,
-            )
+            return Response(unknown_member(attrs), status=status.HTTP_400_BAD_REQUEST)
         touchpoint = None
         if attrs.get("touchpoint"):
             touchpoint = journey_selectors.touchpoints_by_slug([attrs["touchpoint"]]).get(

@@ -12,10 +12,10 @@ import random
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Max, OuterRef, Subquery
+from django.db.models import Max
 from django.utils import timezone
 
-from journeys.models import CustomerEvent, EventType, MemberJourney, StageTransition
+from journeys.models import CustomerEvent, EventType, MemberJourney
 from members.demo import DEMO_MEMBER_EMAIL
 from members.models import Member, MemberStatus
 from rewards.models import PointsAccount
@@ -36,7 +36,15 @@ from .models import (
     SurveyKind,
     SurveyResponse,
 )
-from .services import DETRACTOR_NPS, FOLLOW_UP_DAYS, UNHAPPY_CSAT, new_token
+from .services import (
+    FOLLOW_UP_DAYS,
+    TRIGGER_FIELDS,
+    events_with_stage,
+    invitation_for,
+    new_token,
+    points_key,
+    unhappy_reason,
+)
 
 HISTORY_DAYS = 365
 BATCH = 2000
@@ -193,33 +201,17 @@ def _seed_surveys() -> dict[str, Survey]:
 
 
 def _events(survey: Survey, since: datetime):
-    stage_at = Subquery(
-        StageTransition.objects.filter(
-            member_id=OuterRef("member_id"), at__lte=OuterRef("occurred_at")
-        )
-        .order_by("-at", "-id")
-        .values("to_stage_id")[:1]
-    )
     return (
-        CustomerEvent.objects.filter(
-            event_type=survey.trigger_event_type,
-            occurred_at__gte=since,
-            member__external_id__startswith="DEMO-",
-            member__email__isnull=False,
+        events_with_stage(
+            CustomerEvent.objects.filter(
+                event_type=survey.trigger_event_type,
+                occurred_at__gte=since,
+                member__external_id__startswith="DEMO-",
+                member__email__isnull=False,
+            ).exclude(member__status=MemberStatus.CLOSED)
         )
-        .exclude(member__status=MemberStatus.CLOSED)
-        .annotate(stage_at=stage_at)
         .order_by("occurred_at", "pk")
-        .values_list(
-            "pk",
-            "member_id",
-            "event_type",
-            "occurred_at",
-            "channel",
-            "touchpoint_id",
-            "touchpoint__channel",
-            "stage_at",
-        )
+        .values(*TRIGGER_FIELDS)
     )
 
 
@@ -234,11 +226,11 @@ def _seed_history(rng: random.Random, surveys: dict[str, Survey], now: datetime)
     candidates = [(e, csat) for e in _events(csat, since)] + [
         (e, nps) for e in _events(nps, since) if rng.random() < 0.2
     ]
-    candidates.sort(key=lambda item: item[0][3] + timedelta(hours=item[1].delay_hours))
+    candidates.sort(key=lambda item: item[0]["occurred_at"] + timedelta(hours=item[1].delay_hours))
     last_sent: dict[int, datetime] = {}
     invitations: list[Invitation] = []
     for event, survey in candidates:
-        pk, member_id, event_type, at, channel, touchpoint_id, tp_channel, stage_id = event
+        member_id, at = event["member_id"], event["occurred_at"]
         sent_at = at + timedelta(hours=survey.delay_hours)
         if sent_at > now:
             continue
@@ -247,17 +239,10 @@ def _seed_history(rng: random.Random, surveys: dict[str, Survey], now: datetime)
             continue
         last_sent[member_id] = sent_at
         invitations.append(
-            Invitation(
-                survey=survey,
-                member_id=member_id,
-                trigger_event_id=pk,
-                event_type=event_type,
-                event_at=at,
-                stage_id=stage_id,
-                touchpoint_id=touchpoint_id,
-                channel=channel or tp_channel or "",
+            invitation_for(
+                survey,
+                event,
                 tier_id=tiers.get(member_id),
-                token=new_token(),
                 status=InvitationStatus.SENT,
                 send_after=sent_at,
                 sent_at=sent_at,
@@ -313,10 +298,10 @@ def _seed_history(rng: random.Random, surveys: dict[str, Survey], now: datetime)
         FollowUp.objects.bulk_create(follow_ups, batch_size=BATCH)
         members = Member.objects.in_bulk({r.member_id for r in responses})
         for response in responses:
-            key = (
-                f"survey:invitation:{response.invitation_id}"
-                if response.invitation_id
-                else f"survey:{response.survey_id}:member:{response.member_id}"
+            key = points_key(
+                survey_id=response.survey_id,
+                member_id=response.member_id,
+                invitation_id=response.invitation_id,
             )
             award_points(
                 member=members[response.member_id],
@@ -356,22 +341,18 @@ def _response(survey, member_id, at, invitation) -> SurveyResponse:
 
 def _answers(rng: random.Random, response: SurveyResponse, questions) -> tuple[list, str]:
     survey = response.survey
-    made, unhappy, band = [], "", "neutral"
+    made, band = [], "neutral"
     for question in questions:
         answer = Answer(response=response, question=question)
         if question.kind == QuestionKind.NPS:
             answer.score = rng.choices(range(11), weights=NPS_WEIGHTS)[0]
             answer.metric = Metric.NPS
             band = "good" if answer.score >= 9 else "bad" if answer.score <= 6 else "neutral"
-            if answer.score <= DETRACTOR_NPS:
-                unhappy = f"NPS {answer.score} on “{survey.name}”"
         elif question.kind == QuestionKind.RATING:
             weights = CSAT_WEIGHTS if survey.kind == SurveyKind.CSAT else CES_WEIGHTS
             answer.score = rng.choices(range(1, 6), weights=weights)[0]
             answer.metric = survey.metric_for(question.kind)
             band = "good" if answer.score >= 4 else "bad" if answer.score <= 2 else "neutral"
-            if answer.metric == Metric.CSAT and answer.score <= UNHAPPY_CSAT:
-                unhappy = f"CSAT {answer.score} on “{survey.name}”"
         elif question.kind == QuestionKind.SINGLE_CHOICE:
             if rng.random() < 0.7:
                 answer.choices = [rng.choice(question.option_list)]
@@ -382,7 +363,7 @@ def _answers(rng: random.Random, response: SurveyResponse, questions) -> tuple[l
             answer.text = rng.choice(TEXTS[band])
         if answer.score is not None or answer.choices or answer.text:
             made.append(answer)
-    return made, unhappy
+    return made, unhappy_reason(made, survey)
 
 
 def _follow_up(rng: random.Random, response: SurveyResponse, reason: str, now) -> FollowUp:

@@ -9,6 +9,7 @@ from django import forms
 from django.forms.utils import ErrorDict
 
 from .models import Question, QuestionKind, Survey
+from .services import MAX_TEXT_LENGTH
 
 
 def field_name(question: Question) -> str:
@@ -43,7 +44,10 @@ class AnswerForm(forms.Form):
                 **common,
             )
         return forms.CharField(
-            widget=forms.Textarea(attrs={"rows": 4}), max_length=2000, strip=True, **common
+            widget=forms.Textarea(attrs={"rows": 4}),
+            max_length=MAX_TEXT_LENGTH,
+            strip=True,
+            **common,
         )
 
     def raw_answers(self) -> dict[str, object]:

@@ -77,18 +77,13 @@ def satisfaction_summary(*, start: datetime | None, end: datetime) -> dict:
 
     Two queries, whatever the number of answers.
     """
-    responses = SurveyResponse.objects.filter(submitted_at__lt=end)
-    answers = Answer.objects.filter(response__submitted_at__lt=end).exclude(metric="")
-    if start is not None:
-        responses = responses.filter(submitted_at__gte=start)
-        answers = answers.filter(response__submitted_at__gte=start)
-    row = answers.aggregate(**SCORE_AGGREGATES)
-    result = scores(row)
+    filters = ResultFilters(start=start, end=end)
+    result = scores(_answers(filters).aggregate(**SCORE_AGGREGATES))
     return {
         "nps": result["nps"],
         "csat": result["csat"],
         "ces": result["ces"],
-        "responses": responses.count(),
+        "responses": _responses(filters).count(),
     }
 
 
@@ -229,37 +224,34 @@ DIMENSION_TITLES = {
 }
 
 
-def _responses(filters: ResultFilters) -> QuerySet[SurveyResponse]:
-    qs = SurveyResponse.objects.all()
+def _filtered(qs: QuerySet, filters: ResultFilters, at: str, survey: str) -> QuerySet:
+    """`qs` narrowed to the filters' period (on the `at` field) and survey."""
     if filters.start:
-        qs = qs.filter(submitted_at__gte=filters.start)
+        qs = qs.filter(**{f"{at}__gte": filters.start})
     if filters.end:
-        qs = qs.filter(submitted_at__lt=filters.end)
+        qs = qs.filter(**{f"{at}__lt": filters.end})
     if filters.survey_id:
-        qs = qs.filter(survey_id=filters.survey_id)
+        qs = qs.filter(**{survey: filters.survey_id})
     return qs
+
+
+def _responses(filters: ResultFilters) -> QuerySet[SurveyResponse]:
+    return _filtered(SurveyResponse.objects.all(), filters, "submitted_at", "survey_id")
 
 
 def _invitations(filters: ResultFilters) -> QuerySet[Invitation]:
     qs = Invitation.objects.filter(sent_at__isnull=False)
-    if filters.start:
-        qs = qs.filter(sent_at__gte=filters.start)
-    if filters.end:
-        qs = qs.filter(sent_at__lt=filters.end)
-    if filters.survey_id:
-        qs = qs.filter(survey_id=filters.survey_id)
-    return qs
+    return _filtered(qs, filters, "sent_at", "survey_id")
 
 
 def _answers(filters: ResultFilters) -> QuerySet[Answer]:
     qs = Answer.objects.exclude(metric="")
-    if filters.start:
-        qs = qs.filter(response__submitted_at__gte=filters.start)
-    if filters.end:
-        qs = qs.filter(response__submitted_at__lt=filters.end)
-    if filters.survey_id:
-        qs = qs.filter(response__survey_id=filters.survey_id)
-    return qs
+    return _filtered(qs, filters, "response__submitted_at", "response__survey_id")
+
+
+def _text_answers(filters: ResultFilters) -> QuerySet[Answer]:
+    qs = Answer.objects.filter(question__kind=QuestionKind.TEXT).exclude(text="")
+    return _filtered(qs, filters, "response__submitted_at", "response__survey_id")
 
 
 def _channel_labels() -> dict[str, str]:
@@ -333,27 +325,19 @@ def overall(filters: ResultFilters) -> ResultRow:
 
 
 def text_answers(filters: ResultFilters, limit: int = 50) -> QuerySet[Answer]:
-    qs = Answer.objects.filter(question__kind=QuestionKind.TEXT).exclude(text="")
-    if filters.start:
-        qs = qs.filter(response__submitted_at__gte=filters.start)
-    if filters.end:
-        qs = qs.filter(response__submitted_at__lt=filters.end)
-    if filters.survey_id:
-        qs = qs.filter(response__survey_id=filters.survey_id)
-    return qs.select_related("response__survey", "question").order_by(
-        "-response__submitted_at", "-id"
-    )[:limit]
+    return (
+        _text_answers(filters)
+        .select_related("response__survey", "question")
+        .order_by("-response__submitted_at", "-id")[:limit]
+    )
 
 
 def text_terms(filters: ResultFilters, limit: int = 20) -> list[tuple[str, int]]:
-    qs = Answer.objects.filter(question__kind=QuestionKind.TEXT).exclude(text="")
-    if filters.start:
-        qs = qs.filter(response__submitted_at__gte=filters.start)
-    if filters.end:
-        qs = qs.filter(response__submitted_at__lt=filters.end)
-    if filters.survey_id:
-        qs = qs.filter(response__survey_id=filters.survey_id)
-    texts = qs.order_by("-response__submitted_at").values_list("text", flat=True)[:TEXT_SAMPLE]
+    texts = (
+        _text_answers(filters)
+        .order_by("-response__submitted_at")
+        .values_list("text", flat=True)[:TEXT_SAMPLE]
+    )
     return top_terms(texts, limit)
 
 

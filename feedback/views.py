@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
@@ -60,24 +61,51 @@ def survey_list(request):
     )
 
 
-def _submit(request, *, survey: Survey, member, invitation, via: str, form: AnswerForm, program):
-    """Take the POSTed answers; on success the message, else None (errors are on the form)."""
-    try:
-        submitted = services.submit_response(
+def _answer_page(
+    request,
+    *,
+    survey: Survey,
+    member,
+    invitation,
+    via: str,
+    program,
+    done_url: str,
+    extra_context: dict | None = None,
+):
+    """The survey form; a POST takes the answers and, unless they need correcting, redirects
+    to `done_url` with a message (thanks, or why the answers were refused)."""
+    form = AnswerForm(
+        request.POST if request.method == "POST" else None, questions=list(survey.questions.all())
+    )
+    if request.method == "POST":
+        try:
+            submitted = services.submit_response(
+                survey=survey,
+                member=member,
+                answers=form.raw_answers(),
+                via=via,
+                invitation=invitation,
+            )
+        except InvalidAnswers as exc:
+            form.add_service_errors(exc.errors)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+            return redirect(done_url)
+        else:
+            messages.success(request, _thanks(submitted, program.points_name))
+            return redirect(done_url)
+    zone = ZoneInfo(program.timezone)
+    return render(
+        request,
+        "feedback/answer.html",
+        _context(
+            program,
             survey=survey,
-            member=member,
-            answers=form.raw_answers(),
-            via=via,
-            invitation=invitation,
-        )
-    except InvalidAnswers as exc:
-        form.add_service_errors(exc.errors)
-        return None
-    except DomainError as exc:
-        messages.error(request, exc.message)
-        return False
-    messages.success(request, _thanks(submitted, program.points_name))
-    return True
+            form=form,
+            moment=services.describe_moment(invitation, zone) if invitation else "",
+            **(extra_context or {}),
+        ),
+    )
 
 
 @member_required
@@ -95,30 +123,14 @@ def answer_survey(request, survey_id: int):
     ):
         messages.info(request, "This survey is not waiting for your answers.")
         return redirect("feedback:surveys")
-    questions = list(survey.questions.all())
-    form = AnswerForm(request.POST if request.method == "POST" else None, questions=questions)
-    if request.method == "POST":
-        done = _submit(
-            request,
-            survey=survey,
-            member=request.member,
-            invitation=invitation,
-            via=AnsweredVia.PORTAL,
-            form=form,
-            program=program,
-        )
-        if done is not None:
-            return redirect("feedback:surveys")
-    zone = ZoneInfo(program.timezone)
-    return render(
+    return _answer_page(
         request,
-        "feedback/answer.html",
-        _context(
-            program,
-            survey=survey,
-            form=form,
-            moment=services.describe_moment(invitation, zone) if invitation else "",
-        ),
+        survey=survey,
+        member=request.member,
+        invitation=invitation,
+        via=AnsweredVia.PORTAL,
+        program=program,
+        done_url=reverse("feedback:surveys"),
     )
 
 
@@ -144,32 +156,15 @@ def answer_link(request, token: str):
             _context(program, survey=survey, state=state),
             status=status,
         )
-    questions = list(survey.questions.all())
-    form = AnswerForm(request.POST if request.method == "POST" else None, questions=questions)
-    if request.method == "POST":
-        done = _submit(
-            request,
-            survey=survey,
-            member=member,
-            invitation=invitation,
-            via=AnsweredVia.LINK,
-            form=form,
-            program=program,
-        )
-        if done is not None:
-            return redirect("feedback:answer_link", token=token)
-    zone = ZoneInfo(program.timezone)
-    return render(
+    return _answer_page(
         request,
-        "feedback/answer.html",
-        _context(
-            program,
-            survey=survey,
-            form=form,
-            member=member,
-            moment=services.describe_moment(invitation, zone),
-            by_link=True,
-        ),
+        survey=survey,
+        member=member,
+        invitation=invitation,
+        via=AnsweredVia.LINK,
+        program=program,
+        done_url=reverse("feedback:answer_link", args=[token]),
+        extra_context={"member": member, "by_link": True},
     )
 
 

@@ -37,6 +37,15 @@ def find_member(
     return Member.objects.filter(lookup).first()
 
 
+def find_member_for(attrs) -> Member | None:
+    """find_member for a validated payload carrying some of MEMBER_IDENTIFIERS."""
+    return find_member(
+        member_id=attrs.get("member_id"),
+        member_number=attrs.get("member_number") or "",
+        external_id=attrs.get("external_id") or "",
+    )
+
+
 def _identifier_filter(member_id, member_number, external_id) -> Q | None:
     given = {}
     if member_id is not None:

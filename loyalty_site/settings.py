@@ -162,12 +162,11 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
-# Celery: Redis in every real deployment; without a broker, tasks run eagerly in-process.
-# Cache shared by every web process and worker (the dashboards' totals per pipeline run, the
-# API's short-lived lookups): Redis in production (CACHE_URL=redis://host:6379/1), memory per
-# process when unset.
+# Cache shared by every web process (the dashboards' totals per pipeline run): Redis in
+# production (CACHE_URL=redis://host:6379/1), memory per process when unset.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
 
+# Celery: Redis in every real deployment; without a broker, tasks run eagerly in-process.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=CELERY_BROKER_URL)
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL

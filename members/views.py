@@ -27,7 +27,8 @@ from .models import Channel, MemberStatus
 
 def staff_role_required(*roles: str, denied: str):
     """A decorator for staff pages: active staff in one of `roles`, or a superuser. Anonymous
-    visitors go to the admin login; anyone else gets 403 with `denied` as the reason."""
+    visitors go to the admin login; anyone else gets 403 with `denied` as the reason. The
+    view keeps its roles as `staff_roles`, so links to it can be shown to the same people."""
 
     def decorator(view):
         @wraps(view)
@@ -42,6 +43,7 @@ def staff_role_required(*roles: str, denied: str):
                 raise PermissionDenied(denied)
             return view(request, *args, **kwargs)
 
+        wrapper.staff_roles = frozenset(roles)
         return wrapper
 
     return decorator

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 
-import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
@@ -44,12 +43,16 @@ WITH ended AS (
     FROM rewards_subscription s LEFT JOIN ended e ON e.subscription_id = s.id
     WHERE s.started_at < %(end)s
 )
-SELECT date_trunc('month', start_local)::date,
-       CASE WHEN end_local IS NULL THEN NULL
-            ELSE {AGE_MONTHS.format(later="end_local - interval '1 microsecond'", earlier="start_local")}
-       END,
-       {AGE_MONTHS.format(later="(%(end)s AT TIME ZONE %(tz)s)", earlier="start_local")}
-FROM local
+SELECT cohort, lived, count(*), min(observed)
+FROM (
+    SELECT date_trunc('month', start_local)::date AS cohort,
+           CASE WHEN end_local IS NULL THEN NULL
+                ELSE {AGE_MONTHS.format(later="end_local - interval '1 microsecond'", earlier="start_local")}
+           END AS lived,
+           {AGE_MONTHS.format(later="(%(end)s AT TIME ZONE %(tz)s)", earlier="start_local")} AS observed
+    FROM local
+) lives
+GROUP BY cohort, lived
 """  # noqa: E501, S608
 
 
@@ -90,14 +93,17 @@ def subscription_survivors(as_of: date) -> dict[date, list[int]]:
     the cohort has reached by the as-of day."""
     zone = program_zone()
     rows = fetch(SUBSCRIPTION_LIVES, {"end": cutoff(as_of, zone), "tz": str(zone.key)})
-    by_cohort: dict[date, list[tuple[int | None, int]]] = defaultdict(list)
-    for cohort, lived, observed in rows:
-        by_cohort[cohort].append((lived, observed))
+    # Per cohort: (months lived, None while live; subscriptions; the youngest one's age).
+    by_cohort: dict[date, list[tuple[int | None, int, int]]] = defaultdict(list)
+    for cohort, lived, count, observed in rows:
+        by_cohort[cohort].append((lived, count, observed))
     survivors = {}
-    for cohort, lives in sorted(by_cohort.items()):
-        horizon = min(observed for _, observed in lives)
-        lived = np.array([np.inf if value is None else value for value, _ in lives])
-        survivors[cohort] = [int((lived >= k).sum()) for k in range(horizon + 1)]
+    for cohort, groups in sorted(by_cohort.items()):
+        horizon = min(observed for _, _, observed in groups)
+        survivors[cohort] = [
+            sum(count for lived, count, _ in groups if lived is None or lived >= k)
+            for k in range(horizon + 1)
+        ]
     return survivors
 
 
@@ -107,9 +113,7 @@ def build_cohorts(*, run: PipelineRun) -> int:
     survivors = subscription_survivors(run.as_of)
     fit = btyd.fit_sbg(list(survivors.values()))
     for cohort, counts in survivors.items():
-        projected = (
-            btyd.sbg_survival(fit.params, range(len(counts))) if fit.converged else [None] * 99
-        )
+        projected = btyd.sbg_survival(fit.params, range(len(counts))) if fit.converged else None
         for period, count in enumerate(counts):
             cells.append(
                 CohortRetention(
@@ -120,7 +124,7 @@ def build_cohorts(*, run: PipelineRun) -> int:
                     period=period,
                     size=counts[0],
                     retained=count,
-                    projected=None if projected[period] is None else float(projected[period]),
+                    projected=None if projected is None else float(projected[period]),
                 )
             )
     with transaction.atomic():

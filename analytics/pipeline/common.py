@@ -7,6 +7,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db import connection
+from django.utils import timezone
 
 from rewards.selectors import program_settings
 
@@ -17,6 +18,10 @@ class PipelineError(RuntimeError):
 
 def program_zone() -> ZoneInfo:
     return ZoneInfo(program_settings().timezone)
+
+
+def local_today() -> date:
+    return timezone.now().astimezone(program_zone()).date()
 
 
 def day_start(day: date, zone: ZoneInfo) -> datetime:

@@ -41,7 +41,7 @@ from feedback.selectors import satisfaction_summary
 from rewards.selectors import program_settings
 
 from ..models import Kpi
-from .common import cutoff, fetch, fetch_one, program_zone, window_start
+from .common import cutoff, fetch_one, program_zone, window_start
 
 CENT = Decimal("0.01")
 EPOCH = datetime(1900, 1, 1, tzinfo=UTC)
@@ -96,7 +96,12 @@ WHERE t.occurred_at >= %(s365)s AND t.occurred_at < %(end)s
 """  # noqa: E501
 
 SUBSCRIPTIONS = """
-SELECT s.id, p.price, p.billing_period_months, now_status.to_status, then_status.to_status
+SELECT count(*) FILTER (WHERE now_status.to_status IN ('trialing', 'active', 'past_due')),
+       count(*) FILTER (WHERE then_status.to_status IN ('trialing', 'active', 'past_due')),
+       count(*) FILTER (WHERE then_status.to_status IN ('trialing', 'active', 'past_due')
+                          AND now_status.to_status IN ('trialing', 'active', 'past_due')),
+       coalesce(sum(p.price / coalesce(nullif(p.billing_period_months, 0), 1))
+                FILTER (WHERE now_status.to_status IN ('active', 'past_due')), 0)
 FROM rewards_subscription s
 JOIN rewards_membershipplan p ON p.id = s.plan_id
 LEFT JOIN LATERAL (
@@ -111,9 +116,6 @@ LEFT JOIN LATERAL (
 ) then_status ON true
 WHERE s.started_at < %(end)s
 """
-
-LIVE = ("trialing", "active", "past_due")
-PAYING = ("active", "past_due")
 
 
 def _ratio(numerator, denominator) -> Decimal | None:
@@ -191,16 +193,8 @@ def compute_kpis(*, as_of: date, stage_run_id: int | None = None) -> dict[str, D
     values[Kpi.NPS] = _decimal(satisfaction.get("nps"))
     values[Kpi.CSAT] = _decimal(satisfaction.get("csat"))
 
-    live_now = live_then = kept = 0
-    mrr = Decimal("0")
-    for _, price, months, status_now, status_then in fetch(SUBSCRIPTIONS, p):
-        now_live = status_now in LIVE
-        live_now += now_live
-        if status_then in LIVE:
-            live_then += 1
-            kept += now_live
-        if status_now in PAYING:
-            mrr += price / (months or 1)
+    # Live: trialing, active or past due; paying (MRR): active or past due.
+    live_now, live_then, kept, mrr = fetch_one(SUBSCRIPTIONS, p)
     values[Kpi.SUBSCRIBERS] = Decimal(live_now)
     values[Kpi.SUBSCRIBER_RETENTION] = _ratio(kept, live_then)
     values[Kpi.MRR] = mrr.quantize(CENT)

@@ -25,13 +25,9 @@ from django.utils import timezone
 from ..models import KpiSnapshot, PipelineRun, RunStatus
 from ..selectors import analytics_settings
 from . import cohorts, kpis, members
-from .common import execute, program_zone, require_postgresql
+from .common import execute, local_today, require_postgresql
 
 logger = logging.getLogger(__name__)
-
-
-def local_today() -> date:
-    return timezone.now().astimezone(program_zone()).date()
 
 
 def start_run(*, as_of: date, trigger: str, kpi_days: int = 1) -> PipelineRun:
@@ -193,10 +189,11 @@ def store_kpis(*, run: PipelineRun | None, days: int = 1, as_of: date | None = N
     return written
 
 
-def backfill_kpis(*, as_of: date, days: int) -> int:
-    """KPI history without a member run (e.g. to give the dashboards trends)."""
+def backfill_kpis(*, as_of: date | None = None, days: int) -> int:
+    """KPI history without a member run (e.g. to give the dashboards trends), ending with
+    `as_of` (default: today in the program's timezone)."""
     require_postgresql()
-    return store_kpis(run=None, days=days, as_of=as_of)
+    return store_kpis(run=None, days=days, as_of=as_of or local_today())
 
 
 def yesterday() -> date:

@@ -3,6 +3,7 @@ or stream as CSV, value formatting, chart specs, and the per-run cache of member
 
 from __future__ import annotations
 
+import csv
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db.models import F
+from django.http import StreamingHttpResponse
 
 from ..models import Kpi, KpiSnapshot, PipelineRun, RunStatus
 
@@ -126,6 +128,23 @@ def csv_safe_text(value: str) -> str:
     """Text a member typed, made inert for spreadsheets: a leading =, +, -, @ would start a
     formula (CSV injection), so it gets a leading apostrophe."""
     return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
+class _Echo:
+    """A file-like object whose write returns the line: csv.writer as a line formatter."""
+
+    def write(self, value):
+        return value
+
+
+def csv_response(rows: Iterable[list], filename: str) -> StreamingHttpResponse:
+    """Rows streamed as a CSV download (a large export is never held in memory)."""
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 def csv_value(value: Any, kind: str) -> Any:
@@ -251,6 +270,17 @@ def bar_chart(title: str, rows: list[dict], value: str, *, y: str = "number") ->
         "labels": [str(row["group"]) for row in rows],
         "datasets": [{"label": title, "data": [num(row[value]) for row in rows]}],
         "y": y,
+    }
+
+
+def members_chart(title: str, rows: list[dict], label: str) -> dict:
+    """A bar chart of the rows' member counts, one bar per row labelled by `label`."""
+    return {
+        "type": "bar",
+        "title": title,
+        "labels": [row[label] for row in rows],
+        "datasets": [{"label": "Members", "data": [row["members"] for row in rows]}],
+        "y": "int",
     }
 
 

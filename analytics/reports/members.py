@@ -25,6 +25,7 @@ from .base import (
     cached_for_run,
     materialised,
     member_metrics_note,
+    members_chart,
     metrics_run,
 )
 
@@ -107,13 +108,7 @@ def lifetime_value(as_of: AsOf, *, currency: str) -> Dashboard:
     run = metrics_run()
     metrics = MemberMetrics.objects.all()
     bins = cached_for_run(run, "clv_histogram", lambda: clv_histogram(metrics))
-    board.charts["distribution"] = {
-        "type": "bar",
-        "title": "Members by 12-month CLV",
-        "labels": [b["bin"] for b in bins],
-        "datasets": [{"label": "Members", "data": [b["members"] for b in bins]}],
-        "y": "int",
-    }
+    board.charts["distribution"] = members_chart("Members by 12-month CLV", bins, "bin")
     board.add_table(
         Table(
             name="distribution",
@@ -230,13 +225,7 @@ def churn_risk(
         }
         for value, _ in ChurnRisk.choices
     ]
-    board.charts["bands"] = {
-        "type": "bar",
-        "title": "Members by churn risk",
-        "labels": [row["band"] for row in band_rows],
-        "datasets": [{"label": "Members", "data": [row["members"] for row in band_rows]}],
-        "y": "int",
-    }
+    board.charts["bands"] = members_chart("Members by churn risk", band_rows, "band")
     board.add_table(
         Table(
             name="bands",
@@ -288,13 +277,7 @@ def journey(as_of: AsOf, *, currency: str) -> Dashboard:
     board = Dashboard(as_of=as_of)
     run = metrics_run()
     rows = cached_for_run(run, "journey_stages", _stage_rows)
-    board.charts["stages"] = {
-        "type": "bar",
-        "title": "Members by journey stage",
-        "labels": [row["stage"] for row in rows],
-        "datasets": [{"label": "Members", "data": [row["members"] for row in rows]}],
-        "y": "int",
-    }
+    board.charts["stages"] = members_chart("Members by journey stage", rows, "stage")
     board.add_table(
         Table(
             name="stages",

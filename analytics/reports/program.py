@@ -365,9 +365,11 @@ def survival_rows(cells: list[CohortRetention], fit: ModelFit | None) -> list[di
     for cell in cells:
         by_cohort[cell.cohort][cell.period] = cell.retained
         sizes[cell.cohort] = cell.size
+    if fit is not None and not fit.converged:
+        fit = None
     last = max((max(periods) for periods in by_cohort.values()), default=-1)
-    horizon = last + (PROJECT_AHEAD if fit and fit.converged else 0)
-    projected = sbg_survival(fit.params, range(horizon + 1)) if fit and fit.converged else None
+    horizon = last + (PROJECT_AHEAD if fit else 0)
+    projected = sbg_survival(fit.params, range(horizon + 1)) if fit else None
     rows, share = [], 1.0
     for period in range(horizon + 1):
         observed = [c for c, periods in by_cohort.items() if period in periods]
@@ -385,7 +387,7 @@ def survival_rows(cells: list[CohortRetention], fit: ModelFit | None) -> list[di
                 "period": period,
                 "subscribers": sum(sizes[c] for c in observed),
                 "retained": retained if observed else None,
-                "actual": actual if observed else None,
+                "actual": actual,
                 "projected": float(projected[period]) if projected is not None else None,
             }
         )

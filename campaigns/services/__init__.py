@@ -24,22 +24,10 @@ from .audience import (
     group_for,
     in_control_group,
 )
-from .audience import _add_chunk as _add_chunk
 from .audience import _add_to_campaign as _add_to_campaign
-from .audience import _classify as _classify
 from .guard_rails import CAP_WINDOW, campaign_settings
-from .guard_rails import _exclusion as _exclusion
-from .guard_rails import _recent_sends as _recent_sends
-from .lifecycle import _check_complete as _check_complete
-from .lifecycle import _send_time as _send_time
-from .lifecycle import _start_if_due as _start_if_due
 from .lifecycle import cancel_campaign, launch_campaign, run_due_campaigns
-from .offers import _award_bonus as _award_bonus
-from .offers import _members_with_multiplier_offers as _members_with_multiplier_offers
-from .offers import _multiplier_campaigns as _multiplier_campaigns
 from .offers import multiplier_offers, record_offer_points
-from .sending import _email as _email
-from .sending import _enqueue as _enqueue
 from .sending import batch_countdowns, deliver_batch, send_test
 from .triggers import TRIGGER_LOOKBACK, run_triggers
 from .unsubscribe import member_for_unsubscribe, unsubscribe

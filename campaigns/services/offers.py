@@ -4,7 +4,7 @@ engine (the rewards.registry provider and listener campaigns.apps registers)."""
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import F
+from django.db.models import F, Q
 
 from members.models import Member
 from rewards.registry import ExtraMultiplier
@@ -58,21 +58,27 @@ def multiplier_offers(member_id: int, event, when: datetime) -> list[ExtraMultip
     event inside the campaign's window. A budgeted campaign's row is locked until the award
     commits, so concurrent awards cannot overspend it (none when called outside a
     transaction, as the rule simulator does)."""
-    campaigns = _multiplier_campaigns(member_id, when)
-    campaigns = [
-        c
-        for c in campaigns
-        if not c.multiplier_event_type or c.multiplier_event_type == event.event_type
+    campaigns = list(
+        _multiplier_campaigns(member_id, when)
+        .filter(Q(multiplier_event_type="") | Q(multiplier_event_type=event.event_type))
+        .order_by("pk")
+    )
+    budgeted = [c.pk for c in campaigns if c.points_budget is not None]
+    if budgeted and connection.in_atomic_block:
+        # One statement, in id order: the locks are taken in the same order by every award.
+        locked = dict(
+            Campaign.objects.select_for_update()
+            .filter(pk__in=budgeted)
+            .order_by("pk")
+            .values_list("pk", "points_awarded")
+        )
+        for campaign in campaigns:
+            campaign.points_awarded = locked.get(campaign.pk, campaign.points_awarded)
+    return [
+        ExtraMultiplier(campaign.offer_label, campaign.multiplier, campaign.budget_left)
+        for campaign in campaigns
+        if campaign.budget_left != 0
     ]
-    offers = []
-    for campaign in campaigns:
-        if campaign.points_budget is not None and connection.in_atomic_block:
-            campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
-        left = campaign.budget_left
-        if left == 0:
-            continue
-        offers.append(ExtraMultiplier(campaign.offer_label, campaign.multiplier, left))
-    return offers
 
 
 def _members_with_multiplier_offers(member_ids, start: datetime, end: datetime) -> set[int]:

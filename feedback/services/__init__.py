@@ -7,49 +7,42 @@ responses    taking a response: points, a follow-up for an unhappy score, the jo
 follow_ups   support working a follow-up
 """
 
-from .answers import MAX_TEXT_LENGTH, CleanAnswer, validate_answers
+from .answers import MAX_TEXT_LENGTH, validate_answers
 from .follow_ups import OutcomeRequired, update_follow_up
 from .invitations import (
-    FIRST_RUN_LOOKBACK,
-    MOMENTS,
-    SEND_BATCH,
-    SETTLE,
-    STALE_AFTER,
+    TRIGGER_FIELDS,
     describe_moment,
-    invitation_url,
+    events_with_stage,
+    invitation_for,
     new_token,
     plan_invitations,
     run_invitations,
     send_due_invitations,
 )
 from .responses import (
-    DETRACTOR_NPS,
     FOLLOW_UP_DAYS,
-    UNHAPPY_CSAT,
     Submitted,
+    points_key,
     submit_response,
+    unhappy_reason,
 )
 
 __all__ = [
-    "DETRACTOR_NPS",
-    "FIRST_RUN_LOOKBACK",
     "FOLLOW_UP_DAYS",
     "MAX_TEXT_LENGTH",
-    "MOMENTS",
-    "SEND_BATCH",
-    "SETTLE",
-    "STALE_AFTER",
-    "UNHAPPY_CSAT",
-    "CleanAnswer",
+    "TRIGGER_FIELDS",
     "OutcomeRequired",
     "Submitted",
     "describe_moment",
-    "invitation_url",
+    "events_with_stage",
+    "invitation_for",
     "new_token",
     "plan_invitations",
+    "points_key",
     "run_invitations",
     "send_due_invitations",
     "submit_response",
+    "unhappy_reason",
     "update_follow_up",
     "validate_answers",
 ]

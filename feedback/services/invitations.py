@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core import mail
 from django.db import transaction
-from django.db.models import Max, OuterRef, Subquery
+from django.db.models import Max, OuterRef, QuerySet, Subquery
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -93,7 +93,21 @@ def plan_invitations(*, now: datetime | None = None) -> int:
     return len(planned)
 
 
-def _plan(surveys: list[Survey], events, now: datetime) -> list[Invitation]:
+# What an invitation records of its trigger event (values of an events_with_stage() row).
+TRIGGER_FIELDS = (
+    "pk",
+    "member_id",
+    "event_type",
+    "occurred_at",
+    "channel",
+    "touchpoint_id",
+    "touchpoint__channel",
+    "stage_at",
+)
+
+
+def events_with_stage(events: QuerySet[CustomerEvent]) -> QuerySet[CustomerEvent]:
+    """The events with `stage_at`: the member's journey stage when each event happened."""
     stage_at = Subquery(
         StageTransition.objects.filter(
             member_id=OuterRef("member_id"), at__lte=OuterRef("occurred_at")
@@ -101,24 +115,36 @@ def _plan(surveys: list[Survey], events, now: datetime) -> list[Invitation]:
         .order_by("-at", "-id")
         .values("to_stage_id")[:1]
     )
+    return events.annotate(stage_at=stage_at)
+
+
+def invitation_for(survey: Survey, event: dict, **fields) -> Invitation:
+    """An unsaved invitation to `survey` about a trigger event (a row of TRIGGER_FIELDS)."""
+    return Invitation(
+        survey=survey,
+        member_id=event["member_id"],
+        trigger_event_id=event["pk"],
+        event_type=event["event_type"],
+        event_at=event["occurred_at"],
+        stage_id=event["stage_at"],
+        touchpoint_id=event["touchpoint_id"],
+        channel=event["channel"] or event["touchpoint__channel"] or "",
+        token=new_token(),
+        **fields,
+    )
+
+
+def _plan(surveys: list[Survey], events, now: datetime) -> list[Invitation]:
     rows = (
-        events.filter(event_type__in={s.trigger_event_type for s in surveys})
-        .filter(member__email__isnull=False)
-        .exclude(member__email="")
-        .exclude(member__status=MemberStatus.CLOSED)
-        .annotate(stage_at=stage_at, tier_id=Subquery(_tier_of("member_id")))
-        .order_by("pk")
-        .values(
-            "pk",
-            "member_id",
-            "event_type",
-            "occurred_at",
-            "channel",
-            "touchpoint_id",
-            "touchpoint__channel",
-            "stage_at",
-            "tier_id",
+        events_with_stage(
+            events.filter(event_type__in={s.trigger_event_type for s in surveys})
+            .filter(member__email__isnull=False)
+            .exclude(member__email="")
+            .exclude(member__status=MemberStatus.CLOSED)
         )
+        .annotate(tier_id=Subquery(_tier_of("member_id")))
+        .order_by("pk")
+        .values(*TRIGGER_FIELDS, "tier_id")
     )
     planned = []
     for event in rows.iterator(chunk_size=2000):
@@ -128,21 +154,7 @@ def _plan(surveys: list[Survey], events, now: datetime) -> list[Invitation]:
         due = event["occurred_at"] + timedelta(hours=survey.delay_hours)
         if due < now - STALE_AFTER:
             continue
-        planned.append(
-            Invitation(
-                survey=survey,
-                member_id=event["member_id"],
-                trigger_event_id=event["pk"],
-                event_type=event["event_type"],
-                event_at=event["occurred_at"],
-                stage_id=event["stage_at"],
-                touchpoint_id=event["touchpoint_id"],
-                channel=event["channel"] or event["touchpoint__channel"] or "",
-                tier_id=event["tier_id"],
-                token=new_token(),
-                send_after=due,
-            )
-        )
+        planned.append(invitation_for(survey, event, tier_id=event["tier_id"], send_after=due))
     return planned
 
 

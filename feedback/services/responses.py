@@ -88,7 +88,9 @@ def _check_uninvited(survey: Survey, member: Member, now: datetime) -> None:
 UNHAPPY_SCORES = {Metric.NPS: ("NPS", DETRACTOR_NPS), Metric.CSAT: ("CSAT", UNHAPPY_CSAT)}
 
 
-def _unhappy(answers: list[CleanAnswer], survey: Survey) -> str:
+def unhappy_reason(answers, survey: Survey) -> str:
+    """Why the answers open a follow-up ("NPS 3 on “After purchase”"), or "" when they do not.
+    `answers`: anything with .question and .score (clean answers, Answer rows)."""
     for answer in answers:
         metric = survey.metric_for(answer.question.kind)
         if metric not in UNHAPPY_SCORES:
@@ -148,6 +150,14 @@ def submit_response(
     return result
 
 
+def points_key(*, survey_id: int, member_id: int, invitation_id: int | None) -> str:
+    """The ledger's idempotency key for a response's points: once per invitation, or once per
+    member and survey without one."""
+    if invitation_id is not None:
+        return f"survey:invitation:{invitation_id}"
+    return f"survey:{survey_id}:member:{member_id}"
+
+
 def _record(*, survey, member, clean, via, invitation, channel, touchpoint, now) -> Submitted:
     if invitation is not None:
         dims = {
@@ -189,10 +199,10 @@ def _record(*, survey, member, clean, via, invitation, channel, touchpoint, now)
     )
     balance = None
     if survey.points:
-        key = (
-            f"survey:invitation:{invitation.pk}"
-            if invitation is not None
-            else f"survey:{survey.pk}:member:{member.pk}"
+        key = points_key(
+            survey_id=survey.pk,
+            member_id=member.pk,
+            invitation_id=invitation.pk if invitation is not None else None,
         )
         txn = award_points(
             member=member,
@@ -206,7 +216,7 @@ def _record(*, survey, member, clean, via, invitation, channel, touchpoint, now)
         )
         balance = txn.balance_after
     follow_up = None
-    reason = _unhappy(clean, survey)
+    reason = unhappy_reason(clean, survey)
     if reason:
         follow_up = FollowUp.objects.create(
             response=response,

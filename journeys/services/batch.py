@@ -15,7 +15,6 @@ take points back from earlier orders) always go one by one.
 """
 
 import bisect
-import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -25,7 +24,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from members.exceptions import DomainError
 from rewards.models import PointsAccount
 from rewards.services import Award, EventInput, config_cache
-from rewards.services.bulk import EventAward, allocate_ids, award_events, copy_rows, taken_keys
+from rewards.services.bulk import EventAward, award_events, copy_new, taken_keys
 
 from ..exceptions import InvalidEvent
 from ..models import CustomerEvent, EventType, MemberJourney
@@ -253,7 +252,7 @@ def _write_plain(todo, ctx: IngestContext) -> dict[int, Outcome]:
             )
         )
         moves_per_row.append(moves)
-    _copy_events(rows)
+    copy_new(rows)
     writer = BulkWriter()
     for event, moves in zip(rows, moves_per_row, strict=True):
         writer.add(event.member_id, moves, event.pk)
@@ -276,53 +275,6 @@ def _write_plain(todo, ctx: IngestContext) -> dict[int, Outcome]:
 
 
 NO_AWARD = Award(0, [])
-EVENT_COLUMNS = (
-    "id",
-    "member_id",
-    "event_type",
-    "occurred_at",
-    "received_at",
-    "channel",
-    "touchpoint_id",
-    "amount",
-    "currency",
-    "order_id",
-    "properties",
-    "idempotency_key",
-    "source",
-    "points_awarded",
-    "response",
-)
-
-
-def _copy_events(rows: list[CustomerEvent]) -> None:
-    """Insert the events with COPY, ids drawn from their sequence first."""
-    for event, pk in zip(rows, allocate_ids("journeys_customerevent", len(rows)), strict=True):
-        event.pk = pk
-    copy_rows(
-        "journeys_customerevent",
-        EVENT_COLUMNS,
-        (
-            (
-                e.pk,
-                e.member_id,
-                e.event_type,
-                e.occurred_at,
-                e.received_at,
-                e.channel,
-                e.touchpoint_id,
-                e.amount,
-                e.currency,
-                e.order_id,
-                json.dumps(e.properties),
-                e.idempotency_key,
-                e.source,
-                e.points_awarded,
-                json.dumps(e.response),
-            )
-            for e in rows
-        ),
-    )
 
 
 def _awards(todo, ctx: IngestContext) -> dict[str, Award]:

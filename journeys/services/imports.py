@@ -40,11 +40,17 @@ from members.models import Channel, Member
 from members.services import REFERRAL_ALPHABET, generate_member_number
 from rewards.selectors import program_settings
 from rewards.services import EventInput
-from rewards.services.bulk import EventAward, award_events
+from rewards.services.bulk import (
+    EventAward,
+    award_events,
+    copy_from,
+    copy_rows,
+    copy_text,
+    csv_value,
+)
 
-from ..models import EventSource, EventType, TouchpointChannel
-from .bulk import copy_from, copy_text, csv_value
-from .ingest import AWARD_KEY_PREFIX, MAX_AMOUNT, MAX_CLOCK_SKEW
+from ..models import EventSource, EventType
+from .ingest import AWARD_KEY_PREFIX, CENT, CHANNELS, MAX_AMOUNT, MAX_CLOCK_SKEW
 from .stages import JourneyConfig, purchase_replay_sql, replay_events
 
 logger = logging.getLogger(__name__)
@@ -52,12 +58,10 @@ logger = logging.getLogger(__name__)
 REQUIRED_COLUMNS = ("customer_id", "date", "amount")
 OPTIONAL_COLUMNS = ("order_id", "channel")
 MAX_REPORTED_ERRORS = 1000
-CENT = Decimal("0.01")
 ROWS_TABLE = "journeys_import_rows"
 KEYED_TABLE = "journeys_import_keyed"
 RAW_TABLE = "journeys_import_raw"
 VALUES_TABLE = "journeys_import_values"
-CUSTOMERS_TABLE = "journeys_import_customers"
 NEW_EVENTS_TABLE = "journeys_import_new"
 REPLAY_TABLE = "journeys_import_replay"
 VALUES_COLUMNS = ("kind", "raw", "moment", "stamp", "amount", "amount_key", "value", "problem")
@@ -389,7 +393,7 @@ def _check_sql(
                     amounts.append(a)
             else:
                 channels.append(ch)
-    text = io.StringIO()
+    values = []
     parse_date = _date_parser(date_format, zone)
     latest = timezone.now() + MAX_CLOCK_SKEW
     for raw in dates:
@@ -403,19 +407,15 @@ def _check_sql(
             if moment > latest:
                 problem = f"date {date_text!r} is in the future"
                 moment = None
-        text.write(_csv_row("d", raw, moment, stamp, None, None, None, problem))
+        values.append(("d", raw, moment, stamp, None, None, None, problem))
     for raw in amounts:
         amount, problem = _parse_amount(raw.strip())
         key = str(amount) if amount is not None else None
-        text.write(_csv_row("a", raw, None, None, amount, key, None, problem))
-    known = set(TouchpointChannel.values)
+        values.append(("a", raw, None, None, amount, key, None, problem))
     for raw in channels:
         value = raw.strip().lower()
-        problem = None
-        if value and value not in known:
-            problem = f"channel {value!r} is not one of {', '.join(sorted(known))}"
-        text.write(_csv_row("c", raw, None, None, None, None, value, problem))
-    copy_text(VALUES_TABLE, VALUES_COLUMNS, text)
+        values.append(("c", raw, None, None, None, None, value, _channel_problem(value)))
+    copy_rows(VALUES_TABLE, VALUES_COLUMNS, values)
     problems = f"""concat_ws('; ',
         CASE WHEN {cust} = '' THEN 'customer_id is empty'
              WHEN length({cust}) > 64 THEN 'customer_id is longer than 64 characters' END,
@@ -464,14 +464,16 @@ _BATCH_SQL = """(count(*) OVER (ORDER BY customer_id COLLATE "C" RANGE UNBOUNDED
     - count(*) OVER (PARTITION BY customer_id COLLATE "C")) / %(batch_size)s"""
 
 
-def _csv_row(*values) -> str:
-    return ",".join(csv_value(v) for v in values) + "\n"
-
-
 def _date_problem(date_text: str, date_format: str | None) -> str:
     return f"date {date_text!r} does not match " + (
         f"the format {date_format!r}" if date_format else "YYYY-MM-DD or YYYYMMDD"
     )
+
+
+def _channel_problem(channel: str) -> str | None:
+    if channel and channel not in CHANNELS:
+        return f"channel {channel!r} is not one of {', '.join(sorted(CHANNELS))}"
+    return None
 
 
 def _parse_amount(amount_text: str) -> tuple[Decimal | None, str | None]:
@@ -547,7 +549,6 @@ def _validate(lines, clean, *, date_format, zone, progress) -> _Validated:
     writer = csv.writer(clean, lineterminator="\n")
     parse_date = _date_parser(date_format, zone)
     latest = timezone.now() + MAX_CLOCK_SKEW
-    channels = set(TouchpointChannel.values)
     columns: dict[str, int] | None = None
     fewest = most = 0
 
@@ -592,32 +593,19 @@ def _validate(lines, clean, *, date_format, zone, progress) -> _Validated:
         try:
             moment, moment_iso, stamp = parse_date(date_text)
         except ValueError:
-            problems.append(
-                f"date {date_text!r} does not match "
-                + (f"the format {date_format!r}" if date_format else "YYYY-MM-DD or YYYYMMDD")
-            )
+            problems.append(_date_problem(date_text, date_format))
             moment = None
         else:
             if moment > latest:
                 problems.append(f"date {date_text!r} is in the future")
-        try:
-            amount = Decimal(amount_text)
-            if not amount.is_finite():
-                raise InvalidOperation
-        except InvalidOperation:
-            problems.append(f"amount {amount_text!r} is not a number")
-            amount = None
-        else:
-            if amount < 0:
-                problems.append(f"amount {amount_text} is negative")
-            elif amount != amount.quantize(CENT) or amount > MAX_AMOUNT:
-                problems.append(f"amount {amount_text} has more than 2 decimals or is too large")
-            else:
-                amount = amount.quantize(CENT)
+        amount, problem = _parse_amount(amount_text)
+        if problem:
+            problems.append(problem)
         if len(order_id) > 100:
             problems.append("order_id is longer than 100 characters")
-        if channel and channel not in channels:
-            problems.append(f"channel {channel!r} is not one of {', '.join(sorted(channels))}")
+        problem = _channel_problem(channel)
+        if problem:
+            problems.append(problem)
         if problems:
             bad(line, "; ".join(problems))
             continue

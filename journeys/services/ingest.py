@@ -39,16 +39,21 @@ from ..exceptions import InvalidEvent
 from ..models import (
     EVENT_TYPE_PATTERN,
     STANDARD_EVENT_TYPES,
+    AllowedEventType,
     CustomerEvent,
     EventSource,
     EventType,
     JourneyStage,
+    StageRule,
     Touchpoint,
     TouchpointChannel,
 )
 from .stages import JourneyConfig, database_counter, lock_journey_and_balance, save_moves
 
 logger = logging.getLogger(__name__)
+
+# What IngestContext takes from the configuration cache: saving one of these starts a new version.
+config_cache.watch(JourneyStage, StageRule, AllowedEventType)
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 KEY_MAX_LENGTH = 190

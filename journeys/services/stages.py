@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from rewards.models import PointsAccount
+from rewards.services.bulk import copy_text
 
 from ..defaults import seed_stages
 from ..models import (
@@ -39,7 +40,6 @@ from ..models import (
     StageTransition,
     TransitionCause,
 )
-from .bulk import copy_text
 
 logger = logging.getLogger(__name__)
 

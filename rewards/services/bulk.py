@@ -20,10 +20,12 @@ import io
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 
 from django.db import connection, transaction
+from django.db.models import JSONField, Model
 from django.utils import timezone
 
 from members.models import Member
@@ -42,7 +44,7 @@ from ..models import (
 )
 from ..selectors import program_settings
 from . import engine
-from .ledger import expiry_for
+from .ledger import expiry_for, lock_accounts
 from .tiers import tiers_for_upgrade, upgrade_after_earning
 
 logger = logging.getLogger(__name__)
@@ -95,7 +97,7 @@ class _Run:
         for index, item in enumerate(items):
             by_member.setdefault(item.member.pk, []).append(index)
         member_ids = sorted(by_member)
-        self.accounts = _lock_accounts(member_ids)
+        self.accounts = lock_accounts(member_ids)
         used = taken_keys("rewards_pointstransaction", {item.idempotency_key for item in items})
         recorded = (
             {
@@ -166,7 +168,7 @@ class _Run:
                 continue
             account = self.accounts[member_id]
             upgrades_possible = bool(self.tiers) and (
-                account.tier_id is None or self.tiers[-1].rank > _rank(account, self.tiers)
+                account.tier_id is None or self.tiers[-1].rank > account.tier.rank
             )
             if tier_sensitive and upgrades_possible and len(fresh) > 1:
                 one_by_one.append(member_id)
@@ -275,33 +277,6 @@ def _none(member_id: int, event, when) -> list:
     return []
 
 
-def _rank(account: PointsAccount, tiers) -> int:
-    for tier in tiers:
-        if tier.pk == account.tier_id:
-            return tier.rank
-    return account.tier.rank if account.tier else -1
-
-
-def _lock_accounts(member_ids: list[int]) -> dict[int, PointsAccount]:
-    def locked():
-        return {
-            account.member_id: account
-            for account in PointsAccount.objects.select_for_update(of=("self",))
-            .select_related("tier")
-            .filter(member_id__in=member_ids)
-            .order_by("member_id")
-        }
-
-    accounts = locked()
-    missing = [m for m in member_ids if m not in accounts]
-    if missing:  # created only then: an instance per member costs more than looking
-        PointsAccount.objects.bulk_create(
-            [PointsAccount(member_id=m) for m in missing], ignore_conflicts=True
-        )
-        accounts = locked()
-    return accounts
-
-
 @dataclass
 class _Planned:
     index: int
@@ -374,13 +349,7 @@ class _Writes:
             idempotency_key=run.items[plan.index].idempotency_key,
             occurred_at=earned_at,
             created_at=now,
-            breakdown={
-                "event_type": event.event_type,
-                "amount": str(event.amount) if event.amount is not None else None,
-                "channel": event.channel,
-                "touchpoint": event.touchpoint,
-                "lines": [asdict(line) for line in plan.award.lines],
-            },
+            breakdown=engine._breakdown(event, plan.award.lines),
         )
         plan.award.transaction = txn
         self.transactions.append(txn)
@@ -415,35 +384,7 @@ class _Writes:
             copy_rows("rewards_purchase", PURCHASE_COLUMNS, self.purchases)
         if not self.transactions:
             return
-        ids = allocate_ids("rewards_pointstransaction", len(self.transactions))
-        for txn, pk in zip(self.transactions, ids, strict=True):
-            txn.pk = pk
-        copy_rows(
-            "rewards_pointstransaction",
-            TRANSACTION_COLUMNS,
-            (
-                (
-                    t.pk,
-                    t.member_id,
-                    t.account_id,
-                    t.kind,
-                    t.points,
-                    t.pending_points,
-                    t.qualifying_points,
-                    t.balance_after,
-                    t.reason,
-                    None,
-                    t.source,
-                    t.source_ref,
-                    None,
-                    t.idempotency_key,
-                    t.occurred_at,
-                    t.created_at,
-                    json.dumps(t.breakdown),
-                )
-                for t in self.transactions
-            ),
-        )
+        copy_new(self.transactions)
         copy_rows(
             "rewards_pointsbucket",
             BUCKET_COLUMNS,
@@ -491,25 +432,6 @@ PURCHASE_COLUMNS = (
     "points",
     "refunded_at",
 )
-TRANSACTION_COLUMNS = (
-    "id",
-    "member_id",
-    "account_id",
-    "kind",
-    "points",
-    "pending_points",
-    "qualifying_points",
-    "balance_after",
-    "reason",
-    "actor_id",
-    "source",
-    "source_ref",
-    "reverses_id",
-    "idempotency_key",
-    "occurred_at",
-    "created_at",
-    "breakdown",
-)
 BUCKET_COLUMNS = (
     "transaction_id",
     "account_id",
@@ -545,7 +467,8 @@ _CSV_FORMATS = {
 
 
 def csv_value(value) -> str:
-    """One field for COPY ... (FORMAT csv): NULL unquoted and empty, text always quoted."""
+    """One field for COPY ... (FORMAT csv): NULL unquoted and empty, text always quoted (so an
+    empty string stays an empty string)."""
     if value is None:
         return ""
     if value is True:
@@ -566,20 +489,57 @@ def csv_line(row) -> str:
     return ",".join([formats.get(type(value), csv_value)(value) for value in row])
 
 
-def copy_rows(table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
-    """COPY rows (tuples in `columns` order; JSON as json.dumps text) into `table`: far less
+def copy_rows(table: str, columns: Sequence[str], rows: Iterable) -> None:
+    """COPY rows (sequences in `columns` order; JSON as json.dumps text) into `table`: far less
     Python per row than bulk_create. Names are trusted constants."""
     lines = [csv_line(row) for row in rows]
     lines.append("")
-    text = io.StringIO("\n".join(lines))
+    copy_text(table, columns, "\n".join(lines))
+
+
+def copy_new(objects: Sequence[Model]) -> None:
+    """Insert new instances of one model with COPY, every concrete column as the instance holds
+    it (JSON fields dumped); their ids are drawn from the table's sequence first and set."""
+    if not objects:
+        return
+    meta = objects[0]._meta
+    fields = meta.concrete_fields
+    for obj, pk in zip(objects, allocate_ids(meta.db_table, len(objects)), strict=True):
+        obj.pk = pk
+    values = attrgetter(*[f.attname for f in fields])
+    json_at = [i for i, f in enumerate(fields) if isinstance(f, JSONField)]
+
+    def row(obj) -> Sequence:
+        found = values(obj)
+        if not json_at:
+            return found
+        found = list(found)
+        for i in json_at:
+            found[i] = json.dumps(found[i])
+        return found
+
+    copy_rows(meta.db_table, [f.column for f in fields], map(row, objects))
+
+
+def copy_text(table: str, columns: Sequence[str], text: str | io.StringIO) -> None:
+    """COPY CSV text (lines as csv_line makes them, each ending in a line break) into `table`;
+    names are trusted constants."""
+    source = io.StringIO(text) if isinstance(text, str) else text
+    source.seek(0)
     sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)"
     with connection.cursor() as cursor:
-        raw = cursor.cursor
-        if hasattr(raw, "copy_expert"):  # psycopg2
-            raw.copy_expert(sql, text)
-        else:  # psycopg 3
-            with raw.copy(sql) as copy:
-                copy.write(text.getvalue())
+        copy_from(cursor, sql, source)
+
+
+def copy_from(cursor, sql: str, source) -> None:
+    """Run a COPY ... FROM STDIN statement reading the file-like `source`."""
+    raw = cursor.cursor
+    if hasattr(raw, "copy_expert"):  # psycopg2
+        raw.copy_expert(sql, source)
+        return
+    with raw.copy(sql) as copy:  # psycopg 3
+        while chunk := source.read(1 << 20):
+            copy.write(chunk)
 
 
 def taken_keys(table: str, keys, column: str = "idempotency_key") -> set[str]:
@@ -604,4 +564,15 @@ def allocate_ids(table: str, count: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-__all__ = ["EventAward", "allocate_ids", "award_events", "copy_rows", "csv_line", "taken_keys"]
+__all__ = [
+    "EventAward",
+    "allocate_ids",
+    "award_events",
+    "copy_from",
+    "copy_new",
+    "copy_rows",
+    "copy_text",
+    "csv_line",
+    "csv_value",
+    "taken_keys",
+]

@@ -401,7 +401,9 @@ def _award_locked(member: Member, event: EventInput, idempotency_key: str) -> Aw
             points=points,
         )
     spend_tiers = is_purchase and settings_row.tier_basis == TierBasis.SPEND
-    tiers = config_cache.get("tiers", version, tiers_for_upgrade)
+    tiers = (
+        config_cache.get("tiers", version, tiers_for_upgrade) if points > 0 or spend_tiers else None
+    )
     txn = None
     if points > 0:
         txn = ledger.earn(
@@ -413,13 +415,7 @@ def _award_locked(member: Member, event: EventInput, idempotency_key: str) -> Aw
             source=f"event:{event.event_type}"[:50],
             source_ref=event.order_id,
             occurred_at=when,
-            breakdown={
-                "event_type": event.event_type,
-                "amount": str(event.amount) if event.amount is not None else None,
-                "channel": event.channel,
-                "touchpoint": event.touchpoint,
-                "lines": [asdict(line) for line in lines],
-            },
+            breakdown=_breakdown(event, lines),
             tiers=tiers,
         )
         RuleAward.objects.bulk_create(
@@ -455,6 +451,18 @@ def _plans_multiply() -> bool:
     """Whether some plan multiplies earnings (else a member's subscription cannot matter,
     unless a multiplier rule names a plan)."""
     return MembershipPlan.objects.filter(earn_multiplier__gt=1).exists()
+
+
+def _breakdown(event: EventInput, lines: list[AwardLine]) -> dict:
+    """What an earning transaction records of its event and award (_award_from_transaction
+    reads the lines back)."""
+    return {
+        "event_type": event.event_type,
+        "amount": str(event.amount) if event.amount is not None else None,
+        "channel": event.channel,
+        "touchpoint": event.touchpoint,
+        "lines": [asdict(line) for line in lines],
+    }
 
 
 def _reason(event: EventInput) -> str:

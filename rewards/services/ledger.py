@@ -38,11 +38,6 @@ logger = logging.getLogger(__name__)
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def get_or_create_account(member: Member) -> PointsAccount:
-    account, _ = PointsAccount.objects.get_or_create(member_id=member.pk)
-    return account
-
-
 def _locked(member_id: int) -> PointsAccount | None:
     """The member's account locked (with its tier, which is not locked), or None if missing."""
     return (
@@ -55,14 +50,32 @@ def _locked(member_id: int) -> PointsAccount | None:
 
 def lock_account(member: Member) -> PointsAccount:
     """The member's account, created if needed, locked until the surrounding transaction ends."""
-    account = _locked(member.pk)
-    if account is None:
+    return lock_accounts([member.pk])[member.pk]
+
+
+def lock_accounts(member_ids: list[int]) -> dict[int, PointsAccount]:
+    """The members' accounts by member id (with their tiers, which are not locked), created if
+    needed, locked in member order (as every writer of several accounts locks them) until the
+    surrounding transaction ends."""
+
+    def locked():
+        return {
+            account.member_id: account
+            for account in PointsAccount.objects.select_for_update(of=("self",))
+            .select_related("tier")
+            .filter(member_id__in=member_ids)
+            .order_by("member_id")
+        }
+
+    accounts = locked()
+    missing = [m for m in member_ids if m not in accounts]
+    if missing:  # created only then: an instance per member costs more than looking
         # INSERT ... ON CONFLICT DO NOTHING: one statement, no savepoint, race-free.
         PointsAccount.objects.bulk_create(
-            [PointsAccount(member_id=member.pk)], ignore_conflicts=True
+            [PointsAccount(member_id=m) for m in missing], ignore_conflicts=True
         )
-        account = _locked(member.pk)
-    return account
+        accounts = locked()
+    return accounts
 
 
 def lock_account_unless_recorded(

@@ -45,3 +45,23 @@ def purchase(who, day: date, amount: str, hour: int = 12, order_id: str = ""):
 
 def refund(who, day: date, order_id: str, amount: str):
     return event(who, "refund", day, amount=Decimal(amount), currency="EUR", order_id=order_id)
+
+
+def hand_checked_history() -> dict:
+    """The members the pipeline and KPI tests check by hand (local days, as of 30 June 2026).
+
+    A: enrolls 10 January, buys 10 May and twice on 20 June (one purchase day), views a page on
+    25 June. B: enrolls 15 June, buys 16 June, buys 18 June but that order is refunded on 19
+    June. C: enrolls 1 March, only views a page on 15 May."""
+    a = member(date(2026, 1, 10))
+    b = member(date(2026, 6, 15))
+    c = member(date(2026, 3, 1))
+    purchase(a, date(2026, 5, 10), "30.00")
+    purchase(a, date(2026, 6, 20), "50.00", hour=10)
+    purchase(a, date(2026, 6, 20), "10.00", hour=18)
+    event(a, "page_view", date(2026, 6, 25))
+    purchase(b, date(2026, 6, 16), "40.00")
+    purchase(b, date(2026, 6, 18), "100.00", order_id="B-2")
+    refund(b, date(2026, 6, 19), "B-2", "100.00")
+    event(c, "page_view", date(2026, 5, 15))
+    return {"a": a, "b": b, "c": c}

@@ -21,25 +21,14 @@ from analytics.models import (
 from analytics.pipeline import run_pipeline
 from rewards.models import ProgramSettings
 
-from .pipeline_data import event, member, purchase, refund
+from .pipeline_data import hand_checked_history, member, purchase
 
 AS_OF = date(2026, 6, 30)
 
 
 @pytest.fixture
 def history(db):
-    a = member(date(2026, 1, 10))
-    b = member(date(2026, 6, 15))
-    c = member(date(2026, 3, 1))
-    purchase(a, date(2026, 5, 10), "30.00")
-    purchase(a, date(2026, 6, 20), "50.00", hour=10)
-    purchase(a, date(2026, 6, 20), "10.00", hour=18)
-    event(a, "page_view", date(2026, 6, 25))
-    purchase(b, date(2026, 6, 16), "40.00")
-    purchase(b, date(2026, 6, 18), "100.00", order_id="B-2")
-    refund(b, date(2026, 6, 19), "B-2", "100.00")
-    event(c, "page_view", date(2026, 5, 15))
-    return {"a": a, "b": b, "c": c}
+    return hand_checked_history()
 
 
 def snapshot():

@@ -20,20 +20,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def admin_errors(page):
-    """Console and page errors, except the browser's /favicon.ico probe in the admin."""
-    errors = []
-
-    def on_console(message):
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
-            errors.append(message.text)
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return errors
-
-
 def admin_log_in(page, live_server, username):
     page.goto(f"{live_server.url}/admin/login/")
     page.get_by_label("Username").fill(username)
@@ -43,7 +29,7 @@ def admin_log_in(page, live_server, username):
 
 
 def test_marketer_launches_a_campaign_member_sees_the_offer_results_compare_groups(
-    live_server, page, admin_errors
+    live_server, page, console_errors
 ):
     seed_default_stages()  # the transactional flush removed the migrated stages
     make_staff("marketer", "Marketer")
@@ -152,4 +138,4 @@ def test_marketer_launches_a_campaign_member_sees_the_offer_results_compare_grou
     expect(control_row).to_contain_text("25.00 EUR")
     expect(page.get_by_test_id("points-cost")).to_contain_text("75")
     expect(page.get_by_test_id("uplift")).to_contain_text("95% CI")
-    assert admin_errors == []
+    assert console_errors == []

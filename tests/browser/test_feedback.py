@@ -23,20 +23,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def browser_errors(page):
-    """Console and page errors, except the browser's /favicon.ico probe (the admin has none)."""
-    errors = []
-
-    def on_console(message):
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
-            errors.append(message.text)
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return errors
-
-
 def nps_survey_after_purchases() -> Survey:
     survey = Survey.objects.create(
         name="After purchase",
@@ -60,7 +46,7 @@ def nps_survey_after_purchases() -> Survey:
 
 
 def test_member_answers_from_the_email_link_and_support_resolves_the_follow_up(
-    live_server, page, browser_errors, settings
+    live_server, page, console_errors, settings
 ):
     seed_default_stages()  # the transactional flush removed the migrated stages
     settings.PORTAL_BASE_URL = live_server.url
@@ -132,4 +118,4 @@ def test_member_answers_from_the_email_link_and_support_resolves_the_follow_up(
     follow_up = FollowUp.objects.get()
     assert follow_up.status == "resolved"
     assert follow_up.resolved_by.username == "agent"
-    assert browser_errors == [], browser_errors
+    assert console_errors == [], console_errors

@@ -14,21 +14,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def admin_errors(page):
-    """Console and page errors, except the browser's own /favicon.ico probe (the admin has no
-    favicon)."""
-    errors = []
-
-    def on_console(message):
-        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
-            errors.append(message.text)
-
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    return errors
-
-
 def log_in(page, live_server, username):
     page.goto(f"{live_server.url}/admin/")
     page.get_by_label("Username").fill(username)
@@ -38,7 +23,7 @@ def log_in(page, live_server, username):
 
 
 def test_marketer_configures_a_rule_and_a_tier_then_simulates_a_purchase(
-    live_server, page, admin_errors
+    live_server, page, console_errors
 ):
     make_staff("marketer", "Marketer")
     member = MemberFactory(email="anna@example.com", first_name="Anna")
@@ -102,10 +87,10 @@ def test_marketer_configures_a_rule_and_a_tier_then_simulates_a_purchase(
     assert EarningRule.objects.get().min_amount == 10
     assert PointsTransaction.objects.count() == rows_before
     assert not Purchase.objects.exists()
-    assert admin_errors == []
+    assert console_errors == []
 
 
-def test_support_adjusts_points_from_the_member_page(live_server, page, admin_errors):
+def test_support_adjusts_points_from_the_member_page(live_server, page, console_errors):
     make_staff("support", "Support")
     member = MemberFactory(email="bob@example.com", first_name="Bob")
     award_points(member=member, points=100, reason="Welcome", idempotency_key="welcome-bob")
@@ -125,4 +110,4 @@ def test_support_adjusts_points_from_the_member_page(live_server, page, admin_er
     expect(page.get_by_role("cell", name="Goodwill reversal", exact=True)).to_be_visible()
     row = PointsTransaction.objects.get(reason="Goodwill reversal")
     assert row.points == 25 and row.actor.username == "support"
-    assert admin_errors == []
+    assert console_errors == []

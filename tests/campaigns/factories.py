@@ -5,10 +5,10 @@ import factory
 from django.utils import timezone
 
 from analytics.models import Segment, SegmentMembership
-from campaigns.models import Campaign, OfferKind, Schedule
+from campaigns.models import Campaign, CampaignSend, Group, OfferKind, Schedule, SendStatus
 from tests.members.factories import MemberFactory
 
-__all__ = ["CampaignFactory", "MemberFactory", "SegmentFactory", "add_to_segment"]
+__all__ = ["CampaignFactory", "MemberFactory", "SegmentFactory", "add_send", "add_to_segment"]
 
 
 class SegmentFactory(factory.django.DjangoModelFactory):
@@ -43,3 +43,20 @@ class CampaignFactory(factory.django.DjangoModelFactory):
     offer_kind = OfferKind.NONE
     subject_template = "Hi {{ first_name }}"
     body_template = "You have {{ points }} {{ points_name }}."
+
+
+def add_send(
+    campaign: Campaign, member, *, group=Group.TREATMENT, status=SendStatus.SENT, at=None
+) -> CampaignSend:
+    """The member in the campaign as a one-off launch at `at` (default: the campaign's start)
+    leaves them: sent then when the status is sent."""
+    at = at or campaign.starts_at
+    return CampaignSend.objects.create(
+        campaign=campaign,
+        member=member,
+        group=group,
+        status=status,
+        trigger=Schedule.ONCE,
+        assigned_at=at,
+        sent_at=at if status == SendStatus.SENT else None,
+    )

@@ -162,3 +162,21 @@ def test_campaign_settings_open_on_their_one_row(client, marketer):
     answer = client.get("/admin/campaigns/campaignsettings/")
     assert answer.status_code == 302
     assert answer["Location"].endswith("/admin/campaigns/campaignsettings/1/change/")
+
+
+def test_marketers_cancel_campaigns_from_the_list_and_analysts_cannot(client, marketer, analyst):
+    campaign = CampaignFactory(status=CampaignStatus.RUNNING)
+    action = {"action": "cancel_selected", "_selected_action": [campaign.pk]}
+
+    client.force_login(analyst)
+    listing = client.get("/admin/campaigns/campaign/")
+    assert listing.status_code == 200
+    assert "cancel_selected" not in listing.content.decode()
+    client.post("/admin/campaigns/campaign/", action)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.RUNNING
+
+    client.force_login(marketer)
+    client.post("/admin/campaigns/campaign/", action)
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.CANCELLED

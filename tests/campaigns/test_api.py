@@ -6,10 +6,10 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from campaigns.models import CampaignSend, Group, SendStatus
+from campaigns.models import Group, SendStatus
 from members.roles import ANALYST, MARKETER, SUPPORT
 from members.services import create_api_key
-from tests.campaigns.factories import CampaignFactory
+from tests.campaigns.factories import CampaignFactory, add_send
 from tests.conftest import make_staff
 
 pytestmark = pytest.mark.django_db
@@ -29,14 +29,12 @@ def campaign(consenting):
     at = timezone.now() - timedelta(days=1)
     for number, member in enumerate(members):
         control = number == 0
-        CampaignSend.objects.create(
-            campaign=campaign,
-            member=member,
+        add_send(
+            campaign,
+            member,
             group=Group.CONTROL if control else Group.TREATMENT,
             status=SendStatus.HELD_OUT if control else SendStatus.SENT,
-            trigger="once",
-            assigned_at=at,
-            sent_at=None if control else at,
+            at=at,
         )
     return campaign
 

@@ -7,7 +7,7 @@ import pytest
 
 from campaigns import services
 from campaigns.models import CampaignSend, Group
-from tests.campaigns.factories import CampaignFactory, SegmentFactory, add_to_segment
+from tests.campaigns.factories import CampaignFactory, SegmentFactory, add_send, add_to_segment
 
 
 def test_control_share_is_close_to_the_configured_share_over_10000_members():
@@ -60,15 +60,7 @@ def test_audience_is_the_segment_and_the_count_adds_up(consenting):
     add_to_segment(segment, inside + no_consent)
     capped_campaign = CampaignFactory(segment=segment, control_share=0)
     for member in inside[:3]:
-        CampaignSend.objects.create(
-            campaign=capped_campaign,
-            member=member,
-            group=Group.TREATMENT,
-            status="sent",
-            trigger="once",
-            assigned_at=capped_campaign.starts_at,
-            sent_at=capped_campaign.starts_at,
-        )
+        add_send(capped_campaign, member)
     campaign = CampaignFactory(segment=segment, control_share=Decimal("0.5"))
 
     audience = services.count_audience(campaign)

@@ -5,12 +5,13 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from campaigns import services
-from campaigns.models import CampaignSend, Group, OfferAward, OfferKind, SendStatus
+from campaigns.models import Campaign, Group, OfferAward, OfferKind, SendStatus
 from rewards.services import EventInput, award_for_event, simulate_award
-from tests.campaigns.factories import CampaignFactory, SegmentFactory
+from tests.campaigns.factories import CampaignFactory, SegmentFactory, add_send
 from tests.rewards.factories import EarningRuleFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,19 +41,6 @@ def double_points(**kwargs):
     return CampaignFactory(**{**defaults, **kwargs})
 
 
-def sent_to(campaign, member, *, group=Group.TREATMENT, status=SendStatus.SENT, at=None):
-    at = at or campaign.starts_at
-    return CampaignSend.objects.create(
-        campaign=campaign,
-        member=member,
-        group=group,
-        status=status,
-        trigger="once",
-        assigned_at=at,
-        sent_at=at if status == SendStatus.SENT else None,
-    )
-
-
 def running(campaign):
     campaign.status = "running"
     campaign.save()
@@ -64,7 +52,7 @@ def test_multiplier_doubles_points_inside_the_window_only(consenting, rule):
     start = timezone.now() - timedelta(days=2)
     end = timezone.now() + timedelta(days=2)
     campaign = running(double_points(starts_at=start, ends_at=end))
-    sent_to(campaign, member, at=start)
+    add_send(campaign, member, at=start)
 
     before = award_for_event(
         member=member, event=purchase("50", start - timedelta(minutes=1), "a"), idempotency_key="a"
@@ -90,8 +78,8 @@ def test_multiplier_doubles_points_inside_the_window_only(consenting, rule):
 def test_multiplier_is_not_given_to_control_or_unsent_members(consenting, rule):
     control, excluded, outsider = consenting(3)
     campaign = running(double_points())
-    sent_to(campaign, control, group=Group.CONTROL, status=SendStatus.HELD_OUT)
-    sent_to(campaign, excluded, status=SendStatus.CAPPED)
+    add_send(campaign, control, group=Group.CONTROL, status=SendStatus.HELD_OUT)
+    add_send(campaign, excluded, status=SendStatus.CAPPED)
 
     for number, member in enumerate([control, excluded, outsider]):
         award = award_for_event(
@@ -104,7 +92,7 @@ def test_multiplier_is_not_given_to_control_or_unsent_members(consenting, rule):
 def test_multiplier_of_a_cancelled_campaign_stops(consenting, rule):
     member = consenting(1)[0]
     campaign = running(double_points())
-    sent_to(campaign, member)
+    add_send(campaign, member)
     services.cancel_campaign(campaign=campaign)
     award = award_for_event(member=member, event=purchase("30", order="x"), idempotency_key="x")
     assert award.points == 30
@@ -113,8 +101,8 @@ def test_multiplier_of_a_cancelled_campaign_stops(consenting, rule):
 def test_multiplier_stops_at_the_points_budget(consenting, rule):
     first, second = consenting(2)
     campaign = running(double_points(points_budget=70))
-    sent_to(campaign, first)
-    sent_to(campaign, second)
+    add_send(campaign, first)
+    add_send(campaign, second)
 
     a = award_for_event(member=first, event=purchase("50", order="1"), idempotency_key="1")
     b = award_for_event(member=second, event=purchase("50", order="2"), idempotency_key="2")
@@ -126,10 +114,31 @@ def test_multiplier_stops_at_the_points_budget(consenting, rule):
     assert campaign.budget_left == 0
 
 
+def test_offers_and_their_budgets_are_read_in_two_statements_however_many(
+    consenting, django_assert_num_queries
+):
+    member = consenting(1)[0]
+    campaigns = [running(double_points(points_budget=100)) for _ in range(4)]
+    reviews_only = running(double_points(points_budget=100, multiplier_event_type="review"))
+    for campaign in [*campaigns, reviews_only]:
+        add_send(campaign, member)
+    Campaign.objects.filter(pk=campaigns[1].pk).update(points_awarded=100)  # spent
+    Campaign.objects.filter(pk=campaigns[2].pk).update(points_awarded=60)
+
+    with transaction.atomic(), django_assert_num_queries(2):  # find, then lock the budgets
+        offers = services.multiplier_offers(member.pk, purchase("10"), timezone.now())
+
+    assert [(offer.label, offer.max_points) for offer in offers] == [
+        (campaigns[0].offer_label, 100),
+        (campaigns[2].offer_label, 40),
+        (campaigns[3].offer_label, 100),
+    ]
+
+
 def test_simulating_an_award_shows_the_offer_and_books_nothing(consenting, rule):
     member = consenting(1)[0]
     campaign = running(double_points(points_budget=1000))
-    sent_to(campaign, member)
+    add_send(campaign, member)
     award = simulate_award(member=member, event=purchase("10"))
     assert award.points == 20
     campaign.refresh_from_db()
@@ -141,7 +150,7 @@ def test_multiplier_applies_only_to_its_event_type(consenting, rule):
     EarningRuleFactory(kind="fixed", event_type="review", points=10)
     member = consenting(1)[0]
     campaign = running(double_points())
-    sent_to(campaign, member)
+    add_send(campaign, member)
     review = award_for_event(
         member=member,
         event=EventInput(event_type="review", occurred_at=timezone.now()),
@@ -163,9 +172,9 @@ def test_offers_page_lists_running_offers_the_member_received(client, consenting
         )
     )
     held_out = running(double_points(segment=segment, offer_title="Control sees nothing"))
-    sent_to(live, member)
-    sent_to(ended, member, at=ended.starts_at)
-    sent_to(held_out, member, group=Group.CONTROL, status=SendStatus.HELD_OUT)
+    add_send(live, member)
+    add_send(ended, member, at=ended.starts_at)
+    add_send(held_out, member, group=Group.CONTROL, status=SendStatus.HELD_OUT)
     client.force_login(member.user)
 
     page = client.get("/portal/offers/")

@@ -6,11 +6,11 @@ import pytest
 from django.utils import timezone
 
 from campaigns.messages import unsubscribe_token
-from campaigns.models import CampaignSend, Group, SendStatus
+from campaigns.models import Group, SendStatus
 from members.models import ConsentChange
 from members.roles import SUPPORT
 from rewards.selectors import program_settings
-from tests.campaigns.factories import CampaignFactory
+from tests.campaigns.factories import CampaignFactory, add_send
 from tests.conftest import make_staff
 
 pytestmark = pytest.mark.django_db
@@ -61,15 +61,7 @@ def test_offers_page_takes_a_fixed_number_of_queries(
         campaign = CampaignFactory(
             status="running", offer_kind="bonus", offer_title="Bonus", bonus_points=10
         )
-        CampaignSend.objects.create(
-            campaign=campaign,
-            member=member,
-            group=Group.TREATMENT,
-            status=SendStatus.SENT,
-            trigger="once",
-            assigned_at=timezone.now() - timedelta(minutes=5),
-            sent_at=timezone.now() - timedelta(minutes=5),
-        )
+        add_send(campaign, member, at=timezone.now() - timedelta(minutes=5))
     program_settings()  # the row exists in a real program
     client.force_login(member.user)
     # session, user, member, program settings (view and context processor), the offers
@@ -143,14 +135,7 @@ def test_member_export_and_admin_page_show_their_campaigns(client, marketer, con
 
     member = consenting(1)[0]
     campaign = CampaignFactory(name="Spring")
-    CampaignSend.objects.create(
-        campaign=campaign,
-        member=member,
-        group=Group.CONTROL,
-        status=SendStatus.HELD_OUT,
-        trigger="once",
-        assigned_at=timezone.now(),
-    )
+    add_send(campaign, member, group=Group.CONTROL, status=SendStatus.HELD_OUT, at=timezone.now())
     exported = export_member_data(member=member)["campaigns"]
     assert [(c["campaign"], c["group"]) for c in exported] == [("Spring", "control")]
     client.force_login(marketer)

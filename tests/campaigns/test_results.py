@@ -8,11 +8,11 @@ import pytest
 from django.utils import timezone
 
 from campaigns import selectors
-from campaigns.models import Campaign, CampaignSend, Group, SendStatus
+from campaigns.models import Campaign, Group, SendStatus
 from campaigns.stats import newcombe_interval, uplift, wald_interval, wilson_interval
 from journeys.services import ingest_event
 from rewards.selectors import program_settings
-from tests.campaigns.factories import CampaignFactory
+from tests.campaigns.factories import CampaignFactory, add_send
 
 
 @pytest.mark.parametrize(
@@ -65,24 +65,9 @@ def test_campaign_results_on_a_hand_checked_set(consenting):
         (Group.CONTROL, SendStatus.HELD_OUT, control),
     ):
         for member in group_members:
-            CampaignSend.objects.create(
-                campaign=campaign,
-                member=member,
-                group=group,
-                status=status,
-                trigger="once",
-                assigned_at=assigned,
-                sent_at=assigned if status == SendStatus.SENT else None,
-            )
+            add_send(campaign, member, group=group, status=status, at=assigned)
     excluded = consenting(1)[0]
-    CampaignSend.objects.create(
-        campaign=campaign,
-        member=excluded,
-        group=Group.TREATMENT,
-        status=SendStatus.NO_CONSENT,
-        trigger="once",
-        assigned_at=assigned,
-    )
+    add_send(campaign, excluded, status=SendStatus.NO_CONSENT, at=assigned)
 
     def buy(member, amount, days_after, key):
         ingest_event(

@@ -11,7 +11,13 @@ from campaigns.models import CampaignSend, CampaignStatus, Group, OfferKind, Sen
 from members.services import close_member
 from rewards.models import PointsAccount, PointsTransaction
 from rewards.services import award_points
-from tests.campaigns.factories import CampaignFactory, MemberFactory, SegmentFactory, add_to_segment
+from tests.campaigns.factories import (
+    CampaignFactory,
+    MemberFactory,
+    SegmentFactory,
+    add_send,
+    add_to_segment,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -126,15 +132,7 @@ def test_cap_counts_only_the_last_seven_days(consenting, django_capture_on_commi
     segment = SegmentFactory()
     add_to_segment(segment, [member])
     old = CampaignFactory(segment=segment, control_share=0)
-    CampaignSend.objects.create(
-        campaign=old,
-        member=member,
-        group=Group.TREATMENT,
-        status=SendStatus.SENT,
-        trigger="once",
-        assigned_at=timezone.now() - timedelta(days=8),
-        sent_at=timezone.now() - timedelta(days=8),
-    )
+    add_send(old, member, at=timezone.now() - timedelta(days=8))
     campaign = launch(
         CampaignFactory(segment=segment, control_share=0), django_capture_on_commit_callbacks
     )

@@ -1,9 +1,10 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
-from feedback.models import Question, QuestionKind, Survey, SurveyKind
+from feedback import services
+from feedback.models import Invitation, InvitationStatus, Question, QuestionKind, Survey, SurveyKind
 from journeys.services import ingest_event, seed_default_stages
 from tests.feedback.factories import QuestionFactory, SurveyFactory
 
@@ -54,3 +55,16 @@ def csat_survey(**fields) -> Survey:
 
 def question(survey: Survey, kind: str) -> Question:
     return survey.questions.get(kind=kind)
+
+
+def sent_invitation(survey, member, **fields) -> Invitation:
+    """An invitation emailed just now, open for two weeks."""
+    now = timezone.now()
+    defaults = {
+        "token": services.new_token(),
+        "status": InvitationStatus.SENT,
+        "send_after": now,
+        "sent_at": now,
+        "expires_at": now + timedelta(days=14),
+    }
+    return Invitation.objects.create(survey=survey, member=member, **{**defaults, **fields})

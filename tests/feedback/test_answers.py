@@ -8,29 +8,16 @@ from feedback.exceptions import AlreadyAnswered, InvalidAnswers, InvitationExpir
 from feedback.models import (
     AnsweredVia,
     FollowUp,
-    Invitation,
     InvitationStatus,
     QuestionKind,
     SurveyResponse,
 )
 from journeys.models import CustomerEvent
 from rewards.models import PointsAccount, PointsTransaction
-from tests.feedback.conftest import csat_survey, nps_survey, question
+from tests.feedback.conftest import csat_survey, nps_survey, question, sent_invitation
 from tests.feedback.factories import MemberFactory, QuestionFactory, SurveyFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def sent_invitation(survey, member, **fields) -> Invitation:
-    now = timezone.now()
-    defaults = {
-        "token": services.new_token(),
-        "status": InvitationStatus.SENT,
-        "send_after": now,
-        "sent_at": now,
-        "expires_at": now + timedelta(days=14),
-    }
-    return Invitation.objects.create(survey=survey, member=member, **{**defaults, **fields})
 
 
 @pytest.fixture

@@ -5,11 +5,10 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from feedback import services
-from feedback.models import FollowUp, Invitation, InvitationStatus, QuestionKind, SurveyResponse
+from feedback.models import FollowUp, InvitationStatus, QuestionKind, SurveyResponse
 from members.services import create_api_key
 from rewards.models import PointsAccount
-from tests.feedback.conftest import nps_survey, question
+from tests.feedback.conftest import nps_survey, question, sent_invitation
 from tests.feedback.factories import MemberFactory, QuestionFactory, TouchpointFactory
 
 pytestmark = pytest.mark.django_db
@@ -115,16 +114,7 @@ def test_answering_twice_gives_409_already_answered(api, kiosk_survey):
 def test_api_answer_completes_the_members_open_invitation(api):
     survey = nps_survey(points=5)
     member = MemberFactory()
-    now = timezone.now()
-    invitation = Invitation.objects.create(
-        survey=survey,
-        member=member,
-        token=services.new_token(),
-        status=InvitationStatus.SENT,
-        send_after=now,
-        sent_at=now,
-        expires_at=now + timedelta(days=3),
-    )
+    invitation = sent_invitation(survey, member, expires_at=timezone.now() + timedelta(days=3))
     payload = {"member_id": member.pk, "answers": {str(question(survey, QuestionKind.NPS).pk): 9}}
 
     assert api.post(url(survey), payload, format="json").status_code == 201

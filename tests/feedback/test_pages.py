@@ -9,29 +9,16 @@ from django.utils import timezone
 from feedback import services
 from feedback.models import (
     FollowUp,
-    Invitation,
     InvitationStatus,
     QuestionKind,
     SurveyResponse,
 )
 from rewards.models import PointsAccount
 from tests.conftest import PASSWORD, make_staff
-from tests.feedback.conftest import csat_survey, nps_survey, question
+from tests.feedback.conftest import csat_survey, nps_survey, question, sent_invitation
 from tests.feedback.factories import MemberFactory, QuestionFactory, TouchpointFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def invite(survey, member, **fields) -> Invitation:
-    now = timezone.now()
-    defaults = {
-        "token": services.new_token(),
-        "status": InvitationStatus.SENT,
-        "send_after": now,
-        "sent_at": now,
-        "expires_at": now + timedelta(days=14),
-    }
-    return Invitation.objects.create(survey=survey, member=member, **{**defaults, **fields})
 
 
 @pytest.fixture
@@ -44,7 +31,7 @@ def member_client(client):
 def test_link_opens_the_survey_without_login_once(client):
     survey = nps_survey(points=50)
     member = MemberFactory(first_name="Pat")
-    invitation = invite(survey, member)
+    invitation = sent_invitation(survey, member)
     link = f"/s/{invitation.token}/"
     nps = question(survey, QuestionKind.NPS)
 
@@ -72,7 +59,7 @@ def test_link_opens_the_survey_without_login_once(client):
 def test_expired_unknown_and_unsent_links(client):
     survey = nps_survey()
     member = MemberFactory()
-    expired = invite(survey, member, expires_at=timezone.now() - timedelta(seconds=1))
+    expired = sent_invitation(survey, member, expires_at=timezone.now() - timedelta(seconds=1))
     page = client.get(f"/s/{expired.token}/")
     assert page.status_code == 410
     assert b"expired" in page.content
@@ -81,7 +68,7 @@ def test_expired_unknown_and_unsent_links(client):
     assert not SurveyResponse.objects.exists()
 
     assert client.get("/s/not-a-token/").status_code == 404
-    scheduled = invite(survey, member, status=InvitationStatus.SCHEDULED, sent_at=None)
+    scheduled = sent_invitation(survey, member, status=InvitationStatus.SCHEDULED, sent_at=None)
     assert client.get(f"/s/{scheduled.token}/").status_code == 404
 
 
@@ -89,11 +76,11 @@ def test_portal_lists_surveys_for_the_member_and_takes_answers(member_client):
     client, member = member_client
     survey = nps_survey(points=30)
     QuestionFactory(survey=survey, kind=QuestionKind.MULTIPLE_CHOICE, options="Web\nApp", order=3)
-    invite(survey, member)
-    invite(survey, MemberFactory())  # someone else's
+    sent_invitation(survey, member)
+    sent_invitation(survey, MemberFactory())  # someone else's
     open_survey = csat_survey(open_to_all=True, title="Tell us about the app")
     expired_survey = nps_survey(title="Old survey")
-    invite(expired_survey, member, expires_at=timezone.now() - timedelta(days=1))
+    sent_invitation(expired_survey, member, expires_at=timezone.now() - timedelta(days=1))
 
     page = client.get("/portal/surveys/")
     assert page.status_code == 200
@@ -149,7 +136,7 @@ def test_results_show_scores_by_dimension_terms_and_export_csv(client, analyst):
             via="api",
             touchpoint=kiosk,
         )
-    invite(survey, MemberFactory())
+    sent_invitation(survey, MemberFactory())
     client.force_login(analyst)
 
     page = client.get("/feedback/results/")

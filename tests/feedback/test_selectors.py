@@ -5,7 +5,7 @@ import pytest
 
 from feedback import selectors, services
 from feedback.models import AnsweredVia, QuestionKind, SurveyKind
-from tests.feedback.conftest import csat_survey, nps_survey, question
+from tests.feedback.conftest import csat_survey, nps_survey, question, sent_invitation
 from tests.feedback.factories import MemberFactory, QuestionFactory, SurveyFactory
 
 pytestmark = pytest.mark.django_db
@@ -109,3 +109,37 @@ def test_top_terms_skip_stop_words_and_count_each_answer_once():
     assert terms[0] == ("delivery", 3)
     assert ("slow", 1) in terms
     assert all(word not in dict(terms) for word in ("the", "was", "and", "too"))
+
+
+def test_result_filters_narrow_every_figure_to_the_period_and_survey():
+    nps = nps_survey(open_to_all=True)
+    other = nps_survey(open_to_all=True)
+    for survey, score, text, at in [
+        (nps, 10, "Friendly staff", JAN),
+        (nps, 0, "Slow delivery", FEB),
+        (other, 9, "Slow but great prices", FEB),
+    ]:
+        services.submit_response(
+            survey=survey,
+            member=MemberFactory(),
+            answers={
+                str(question(survey, QuestionKind.NPS).pk): score,
+                str(question(survey, QuestionKind.TEXT).pk): text,
+            },
+            via=AnsweredVia.API,
+            now=at,
+        )
+    sent_invitation(nps, MemberFactory(), sent_at=JAN)
+    sent_invitation(nps, MemberFactory(), sent_at=FEB)
+    sent_invitation(other, MemberFactory(), sent_at=FEB)
+    february = selectors.ResultFilters(start=datetime(2026, 2, 1, tzinfo=UTC), end=MAR)
+    filters = selectors.ResultFilters(start=february.start, end=MAR, survey_id=nps.pk)
+
+    found = selectors.overall(filters)
+
+    assert (found.responses, found.invitations, found.nps) == (1, 1, Decimal("-100.0"))
+    assert [a.text for a in selectors.text_answers(filters)] == ["Slow delivery"]
+    assert selectors.text_terms(filters) == [("delivery", 1), ("slow", 1)]
+    assert selectors.overall(february).responses == 2
+    assert ("slow", 2) in selectors.text_terms(february)
+    assert selectors.overall(selectors.ResultFilters()).invitations == 3

@@ -28,6 +28,15 @@ PLAIN = [
     {"member_id": 1, "event_type": "purchase", "idempotency_key": "k", "amount": None},
     {"member_id": 1, "event_type": "purchase", "idempotency_key": "k", "amount": 3},
     {"member_id": 1, "event_type": "page_view", "idempotency_key": "k", "unknown": 1},
+    {  # every text at its longest
+        "member_number": "1" * 12,
+        "external_id": "e" * 64,
+        "event_type": "t" * 50,
+        "idempotency_key": "k" * 190,
+        "currency": "abc",
+        "order_id": "o" * 100,
+        "touchpoint": "t" * 100,
+    },
 ]
 
 SLOW = [
@@ -40,6 +49,11 @@ SLOW = [
     {"member_id": 1, "idempotency_key": "k"},  # no type
     {"member_id": 1, "event_type": "  ", "idempotency_key": "k"},
     {"member_id": 1, "event_type": "page_view", "idempotency_key": "k" * 191},
+    {"member_number": "1" * 13, "event_type": "page_view", "idempotency_key": "k"},
+    {"external_id": "e" * 65, "event_type": "page_view", "idempotency_key": "k"},
+    {"member_id": 1, "event_type": "t" * 51, "idempotency_key": "k"},
+    {"member_id": 1, "event_type": "e", "idempotency_key": "k", "order_id": "o" * 101},
+    {"member_id": 1, "event_type": "e", "idempotency_key": "k", "touchpoint": "t" * 101},
     {"member_id": 1, "event_type": "page_view", "idempotency_key": "k\x00"},
     {"member_id": 1, "event_type": "page_view", "idempotency_key": "k\ud800"},
     {"member_id": 1, "event_type": "page_view", "idempotency_key": 5},
@@ -95,3 +109,75 @@ def test_csv_line_writes_each_field_as_csv_value_does():
     )
 
     assert csv_line(row) == ",".join(csv_value(value) for value in row)
+
+
+def test_copy_rows_stores_each_value_as_given(db):
+    from datetime import UTC, datetime
+
+    from django.db import connection
+
+    from rewards.services.bulk import copy_rows
+
+    rows = [
+        ("", None, 'a "quoted", text\nwith a newline', 0, True, Decimal("12.50")),
+        ("x", "y", "", -12, False, None),
+    ]
+    moment = datetime(2025, 1, 31, 13, 5, tzinfo=UTC)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE copy_check (a text, b text, c text, d integer, e boolean, "
+            "f numeric(12, 2), g timestamptz)"
+        )
+        copy_rows("copy_check", "abcdefg", [(*row, moment) for row in rows])
+        cursor.execute("SELECT a, b, c, d, e, f, g FROM copy_check ORDER BY d DESC")
+        stored = cursor.fetchall()
+
+    assert stored == [(*row, moment) for row in rows]
+
+
+# -- the per-process configuration cache follows the admin's changes -------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_custom_event_type_added_after_the_list_was_cached_is_accepted_at_once():
+    from django.utils import timezone
+
+    from journeys.exceptions import InvalidEvent
+    from journeys.services import ingest_event
+    from tests.journeys.factories import AllowedEventTypeFactory, MemberFactory
+
+    member = MemberFactory()
+
+    def send(key: str):
+        return ingest_event(
+            member=member, event_type="store_visit", occurred_at=timezone.now(), idempotency_key=key
+        )
+
+    with pytest.raises(InvalidEvent):
+        send("visit-1")  # the process now holds the list of allowed custom types
+    AllowedEventTypeFactory(name="store_visit")
+
+    assert send("visit-2").created
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stage_rule_changed_after_the_journey_was_cached_applies_at_once():
+    from django.utils import timezone
+
+    from journeys.models import JourneyStage, StageRule
+    from journeys.services import ingest_event
+    from tests.journeys.factories import AllowedEventTypeFactory, MemberFactory
+
+    AllowedEventTypeFactory(name="store_visit")
+    member = MemberFactory()
+
+    def send(key: str):
+        return ingest_event(
+            member=member, event_type="store_visit", occurred_at=timezone.now(), idempotency_key=key
+        )
+
+    assert send("visit-1").stage is None  # the process now holds the journey's stages and rules
+    stage = JourneyStage.objects.get(slug="consideration")
+    StageRule.objects.create(stage=stage, kind="on_event_type", event_type="store_visit")
+
+    assert send("visit-2").stage == stage

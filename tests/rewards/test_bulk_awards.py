@@ -69,7 +69,7 @@ def state_of(member):
     )
 
 
-def run_both(make_rules=None):
+def run_both():
     now = timezone.now()
     one, other = MemberFactory(), MemberFactory()
     singles = [

@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from campaigns.models import CampaignSend, Group, OfferAward, OfferKind, SendStatus
+from campaigns.models import OfferAward, OfferKind
 from rewards.services import EventInput
 from rewards.services.bulk import EventAward, award_events
-from tests.campaigns.factories import CampaignFactory
+from tests.campaigns.factories import CampaignFactory, add_send
 from tests.rewards.helpers import assert_consistent, balance
 
 from .factories import EarningRuleFactory, MemberFactory
@@ -32,15 +32,7 @@ def test_offer_members_get_their_multiplier_and_budget_booked_in_a_bulk_award():
     campaign.status = "running"
     campaign.save()
     offered, plain = MemberFactory(), MemberFactory()
-    CampaignSend.objects.create(
-        campaign=campaign,
-        member=offered,
-        group=Group.TREATMENT,
-        status=SendStatus.SENT,
-        trigger="once",
-        assigned_at=start,
-        sent_at=start,
-    )
+    add_send(campaign, offered, at=start)
 
     def buy(member, key):
         event = EventInput("purchase", timezone.now(), Decimal("50"), "", "", "", key)

@@ -44,9 +44,7 @@ class Command(BaseCommand):
         if options["chunk_size"] is not None and options["chunk_size"] < 1:
             raise CommandError("--chunk-size must be at least 1.")
         if options["kpis_only"]:
-            from analytics.pipeline.runs import local_today
-
-            rows = backfill_kpis(as_of=as_of or local_today(), days=options["kpi_days"])
+            rows = backfill_kpis(as_of=as_of, days=options["kpi_days"])
             self.stdout.write(self.style.SUCCESS(f"{rows} KPI snapshots written."))
             return
         try:
