@@ -23,7 +23,6 @@ from django.utils import timezone
 
 from members.models import Member, MemberStatus
 from rewards.models import PointsAccount, ProgramSettings
-from rewards.selectors import program_settings
 from rewards.services import (
     Award,
     AwardLine,
@@ -117,7 +116,7 @@ class IngestContext:
     @property
     def settings(self) -> ProgramSettings:
         if self._settings is None:
-            self._settings = program_settings()
+            self._settings = config_cache.current_settings()
         return self._settings
 
     @property
@@ -415,6 +414,7 @@ def _award(
             properties=data.properties or {},
         ),
         idempotency_key=award_key,
+        settings_row=ctx.settings,
     )
     if award.transaction is not None:
         return award, award.transaction.balance_after

@@ -326,10 +326,16 @@ def _award_from_transaction(txn: PointsTransaction) -> Award:
 
 
 def award_for_event(
-    *, member: Member, event: EventInput, idempotency_key: str, dry_run: bool = False
+    *,
+    member: Member,
+    event: EventInput,
+    idempotency_key: str,
+    dry_run: bool = False,
+    settings_row: ProgramSettings | None = None,
 ) -> Award:
     """Award the points an event earns, in one transaction; the same key returns the first
-    award. A dry run computes the same award and writes nothing."""
+    award. A dry run computes the same award and writes nothing. A caller that has read the
+    program settings already passes them."""
     if dry_run:
         account = PointsAccount.objects.select_related("tier").filter(member_id=member.pk).first()
         lines = _evaluate(member, event, account) if member.is_active else []
@@ -343,7 +349,7 @@ def award_for_event(
         return Award(0, [AwardLine(None, "Member not active", 0, member.status)])
     try:
         with transaction.atomic():
-            return _award_locked(member, event, idempotency_key)
+            return _award_locked(member, event, idempotency_key, settings_row)
     except IntegrityError:
         # Only a concurrent request with the same key for another member gets here (one
         # member's requests queue on the account lock and see each other's result).
@@ -353,11 +359,13 @@ def award_for_event(
         return _award_from_transaction(found)
 
 
-def _award_locked(member: Member, event: EventInput, idempotency_key: str) -> Award:
+def _award_locked(
+    member: Member, event: EventInput, idempotency_key: str, settings_row: ProgramSettings | None
+) -> Award:
     account, found = ledger.lock_account_unless_recorded(member, idempotency_key)
     if found is not None:
         return _award_from_transaction(found)
-    settings_row = program_settings()
+    settings_row = settings_row or program_settings()
     when = event.occurred_at or timezone.now()
     is_purchase = event.event_type == PURCHASE and event.amount is not None
     first_purchase = False

@@ -181,3 +181,39 @@ def test_a_stage_rule_changed_after_the_journey_was_cached_applies_at_once():
     StageRule.objects.create(stage=stage, kind="on_event_type", event_type="store_visit")
 
     assert send("visit-2").stage == stage
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_program_setting_changed_after_it_was_cached_applies_at_once():
+    from decimal import Decimal
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from journeys.services import ingest_event
+    from rewards.selectors import program_settings
+    from tests.journeys.factories import MemberFactory
+
+    member = MemberFactory()
+
+    def buy(key: str):
+        return ingest_event(
+            member=member,
+            event_type="purchase",
+            occurred_at=timezone.now(),
+            idempotency_key=key,
+            amount=Decimal("5.00"),
+        )
+
+    program_settings()  # the row exists (a first read creates it)
+    assert buy("buy-1").event.currency == "EUR"  # the process now holds the settings row
+    with CaptureQueriesContext(connection) as queries:
+        buy("buy-2")
+    whole_row_reads = [q for q in queries if '"rewards_programsettings"."currency"' in q["sql"]]
+    assert whole_row_reads == []  # a hit reads the version only
+    settings_row = program_settings()
+    settings_row.currency = "USD"
+    settings_row.save()
+
+    assert buy("buy-3").event.currency == "USD"
