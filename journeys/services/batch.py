@@ -1,9 +1,9 @@
 """Batches of up to 1,000 events: each event atomic on its own, answered in the given order.
 
 Events are taken member by member, each member's in time order, in chunks of one
-transaction. A chunk first creates the members' missing points accounts and journey rows
-(outside its transaction), then locks all accounts and all journeys in member id order, so
-two batches never wait on each other in a circle.
+transaction (whole members, about CHUNK events each). A chunk first creates the members'
+missing points accounts and journey rows (outside its transaction), then locks all accounts
+and all journeys in member id order, so two batches never wait on each other in a circle.
 
 Every member without a refund in the chunk takes a bulk path: events are validated in
 Python first (a bad one is answered as an error and left out), the points of the good ones
@@ -43,7 +43,12 @@ from .stages import COUNTED_TYPES, BulkWriter, HistoryCounter, JourneyState
 logger = logging.getLogger(__name__)
 
 MAX_BATCH_SIZE = 1000
-CHUNK = 1000
+# Events per transaction. A chunk holds its members' account and journey locks until it
+# commits, and concurrent batches usually share members: smaller chunks let them overlap
+# (one works on members another has finished with) instead of queueing behind the whole
+# batch. Measured with three clients sending 1,000-event batches: 250 kept both cores busy
+# where 1,000 left a third of the time idle on lock waits.
+CHUNK = 250
 
 Outcome = IngestResult | InvalidEvent
 
@@ -62,8 +67,7 @@ def _ingest_events(events: Sequence[EventData]) -> list[Outcome]:
     ctx.prefetch(events)
     results: dict[int, Outcome] = {}
     order = sorted(range(len(events)), key=lambda i: _apply_order(events[i], i))
-    for start in range(0, len(order), CHUNK):
-        chunk = order[start : start + CHUNK]
+    for chunk in _chunks(events, order):
         member_ids = sorted({events[i].member.pk for i in chunk})
         _create_rows(member_ids)
         with transaction.atomic():
@@ -75,6 +79,18 @@ def _ingest_events(events: Sequence[EventData]) -> list[Outcome]:
             if plain:
                 results.update(_ingest_plain(events, plain, ctx))
     return [results[i] for i in range(len(events))]
+
+
+def _chunks(events: Sequence[EventData], order: list[int]):
+    """The ordered events in chunks of about CHUNK, each ending with a member's last event."""
+    chunk: list[int] = []
+    for index in order:
+        if len(chunk) >= CHUNK and events[index].member.pk != events[chunk[-1]].member.pk:
+            yield chunk
+            chunk = []
+        chunk.append(index)
+    if chunk:
+        yield chunk
 
 
 def _apply_order(event: EventData, index: int) -> tuple:

@@ -207,3 +207,60 @@ def test_the_same_batch_sent_concurrently_stores_each_event_once():
     assert CustomerEvent.objects.count() == 60
     assert MemberJourney.objects.count() == 5
     assert StageTransition.objects.count() == 10  # awareness, then consideration, per member
+
+
+def test_chunks_hold_whole_members(monkeypatch):
+    from types import SimpleNamespace
+
+    from journeys.services import batch
+
+    monkeypatch.setattr(batch, "CHUNK", 2)
+    events = [SimpleNamespace(member=SimpleNamespace(pk=pk)) for pk in (1, 1, 1, 2, 3, 3, 4)]
+
+    assert list(batch._chunks(events, list(range(7)))) == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+def _mixed_batch(members, now, prefix):
+    events = []
+    for n, member in enumerate(members):
+        for minute in range(3):
+            kind = "purchase" if minute == 1 else "page_view"
+            events.append(
+                EventData(
+                    member=member,
+                    event_type=kind,
+                    occurred_at=now + timedelta(minutes=minute),
+                    idempotency_key=f"{prefix}-{n}-{minute}",
+                    amount=Decimal(f"{10 * (n + 1)}.00") if kind == "purchase" else None,
+                )
+            )
+    # A key sent again for another member, in a later chunk: the first event's answer.
+    events.append(
+        EventData(
+            member=members[-1],
+            event_type="page_view",
+            occurred_at=now,
+            idempotency_key=f"{prefix}-0-0",
+        )
+    )
+    return events
+
+
+@pytest.mark.django_db
+def test_a_batch_in_several_chunks_answers_as_in_one(monkeypatch):
+    from journeys.services import batch
+
+    EarningRuleFactory(points_per_unit=Decimal("1"))
+    now = timezone.now() - timedelta(hours=1)
+    whole = [MemberFactory() for _ in range(4)]
+    chunked = [MemberFactory() for _ in range(4)]
+
+    in_one = ingest_events(events=_mixed_batch(whole, now, "whole"))
+    monkeypatch.setattr(batch, "CHUNK", 2)
+    in_chunks = ingest_events(events=_mixed_batch(chunked, now, "chunked"))
+
+    assert [comparable(o.response) for o in in_chunks] == [comparable(o.response) for o in in_one]
+    assert [o.created for o in in_chunks] == [True] * 12 + [False]
+    assert in_chunks[-1].event.pk == in_chunks[0].event.pk
+    assert [balance(m) for m in chunked] == [balance(m) for m in whole] == [10, 20, 30, 40]
+    assert [path(m) for m in chunked] == [path(m) for m in whole]
