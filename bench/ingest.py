@@ -145,8 +145,10 @@ def prepare(members: int) -> tuple[list[int], str]:
     call_command("migrate", verbosity=0, interactive=False)
     with connection.cursor() as cur:
         # CASCADE empties every table that points at members or users: accounts, ledger,
-        # events, journeys, API keys, ...
-        cur.execute("TRUNCATE members_member, auth_user RESTART IDENTITY CASCADE")
+        # events, journeys, API keys, ...; the stage transitions (no foreign key) by name.
+        cur.execute(
+            "TRUNCATE members_member, auth_user, journeys_stagetransition RESTART IDENTITY CASCADE"
+        )
     program_settings()
     EarningRule.objects.all().delete()
     Tier.objects.all().delete()  # no tier multipliers: a purchase earns exactly its euros

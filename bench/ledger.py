@@ -113,7 +113,9 @@ def prepare(members: int) -> list[int]:
             f"ON {PLAIN_TABLE} (member_id, created_at DESC)"
         )
         # CASCADE empties every table that points at members: accounts, ledger, buckets, ...
-        cur.execute("TRUNCATE members_member, auth_user RESTART IDENTITY CASCADE")
+        cur.execute(
+            "TRUNCATE members_member, auth_user, journeys_stagetransition RESTART IDENTITY CASCADE"
+        )
     program_settings()
     for name, rank, threshold in TIERS:
         Tier.objects.update_or_create(

@@ -198,7 +198,9 @@ def generate(members: int, purchases: int) -> float:
     sql, params, now_index = member_insert_sql()
     params[now_index] = now
     with connection.cursor() as cur:
-        cur.execute("TRUNCATE members_member, auth_user RESTART IDENTITY CASCADE")
+        cur.execute(
+            "TRUNCATE members_member, auth_user, journeys_stagetransition RESTART IDENTITY CASCADE"
+        )
         cur.execute(sql, [*params, members])
         print(f"  {members:,} members in {time.monotonic() - started:.1f} s", flush=True)
         buffer = io.StringIO()

@@ -459,9 +459,10 @@ def _check_sql(
             raise ImportFailed(bad[:MAX_REPORTED_ERRORS], len(bad))
 
 
-# Whole customers per batch, about batch_size rows each, in customer order.
-_BATCH_SQL = """(count(*) OVER (ORDER BY customer_id COLLATE "C" RANGE UNBOUNDED PRECEDING)
-    - count(*) OVER (PARTITION BY customer_id COLLATE "C")) / %(batch_size)s"""
+# Whole customers per batch, about batch_size rows each, in customer order: rank() - 1 is the
+# number of rows of the customers before this one (one streaming pass over the sorted rows,
+# where counting each customer's rows would keep every customer's rows in memory once more).
+_BATCH_SQL = """(rank() OVER (ORDER BY customer_id COLLATE "C") - 1) / %(batch_size)s"""
 
 
 def _date_problem(date_text: str, date_format: str | None) -> str:
