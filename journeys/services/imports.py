@@ -38,6 +38,7 @@ from django.utils import timezone
 
 from members.models import Channel, Member
 from members.services import REFERRAL_ALPHABET, generate_member_number
+from rewards.models import PointsAccount, PointsBucket, PointsTransaction, Purchase, RuleAward
 from rewards.selectors import program_settings
 from rewards.services import EventInput
 from rewards.services.bulk import (
@@ -49,7 +50,7 @@ from rewards.services.bulk import (
     csv_value,
 )
 
-from ..models import EventSource, EventType
+from ..models import CustomerEvent, EventSource, EventType, MemberJourney, StageTransition
 from .ingest import AWARD_KEY_PREFIX, CENT, CHANNELS, MAX_AMOUNT, MAX_CLOCK_SKEW
 from .stages import JourneyConfig, purchase_replay_sql, replay_events
 
@@ -167,6 +168,7 @@ def import_transactions(
                 progress=progress,
             )
             progress.finish()
+            _refresh_statistics(report.created, award_points=award_points)
     finally:
         with connection.cursor() as cursor:
             cursor.execute(
@@ -176,6 +178,25 @@ def import_transactions(
     report.duplicates = report.rows - report.created
     logger.info("import_transactions: %s", report)
     return report
+
+
+def _refresh_statistics(created: int, *, award_points: bool) -> None:
+    """ANALYZE the tables an import filled when it added more than a tenth of the events
+    table, as autovacuum would later (if it runs at all): until then PostgreSQL plans with the
+    old row counts, and a member's event history, read by every batch, took 150 ms instead of
+    under 1 ms after a million-row import into an empty table."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass",
+            [CustomerEvent._meta.db_table],
+        )
+        known = cursor.fetchone()[0]
+        if known >= 0 and created * 10 <= known:
+            return
+        tables = [Member, CustomerEvent, MemberJourney, StageTransition]
+        if award_points:
+            tables += [PointsAccount, PointsTransaction, PointsBucket, Purchase, RuleAward]
+        cursor.execute(f"ANALYZE {', '.join(model._meta.db_table for model in tables)}")
 
 
 def _session_settings() -> None:

@@ -186,3 +186,38 @@ def test_import_does_not_award_an_order_the_api_already_recorded(tmp_path):
 
     assert balance(member) == 40
     assert_consistent(member)
+
+
+def _planner_rows(model) -> float:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table]
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.django_db
+def test_an_import_that_grows_the_events_table_refreshes_the_planners_statistics(tmp_path):
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # the planner believes the events table is big
+        cursor.execute(
+            "UPDATE pg_class SET reltuples = 1000 WHERE oid = 'journeys_customerevent'::regclass"
+        )
+    small = tmp_path / "small.csv"
+    small.write_text("customer_id,date,amount\nA,2024-05-01,10.00\n")
+    run(small, "--no-points")  # a tenth of the table or less: left to autovacuum
+    assert _planner_rows(CustomerEvent) == 1000
+
+    big = tmp_path / "big.csv"
+    big.write_text(
+        "customer_id,date,amount\n"
+        + "".join(f"C{n % 40},2024-05-{1 + n % 28:02d},{n}.00\n" for n in range(300))
+    )
+    run(big, "--no-points")
+
+    assert _planner_rows(CustomerEvent) == CustomerEvent.objects.count() == 301
+    assert _planner_rows(Member) == Member.objects.count()
+    assert _planner_rows(StageTransition) == StageTransition.objects.count()
