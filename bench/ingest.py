@@ -58,9 +58,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--import-rows", type=int, default=None, help="rows in the import file")
     parser.add_argument(
         "--phases",
-        default="pgbench,single,batch,import",
-        help="comma-separated subset of pgbench,single,batch,import,import-points "
-        "(import-points: the same file imported again into an emptied database, with points)",
+        default="pgbench,floor,single,batch,import",
+        help="comma-separated subset of pgbench,floor,single,batch,import,import-points "
+        "(floor: an authenticated request that does no work, through the same stack; "
+        "import-points: the same file imported again into an emptied database, with points)",
     )
     return parser.parse_args()
 
@@ -315,7 +316,10 @@ def _client(kind, port, api_key, member_ids, seconds, index, barrier, out, lock)
     barrier.wait()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if kind == "single":
+        method = "POST"
+        if kind == "floor":
+            items, method, path, body = [None], "GET", "/api/v1/events/", None
+        elif kind == "single":
             items = [_event(rng, member_ids, f"single-{index}-{n}")]
             path, body = "/api/v1/events/", json.dumps(items[0])
         else:
@@ -324,7 +328,7 @@ def _client(kind, port, api_key, member_ids, seconds, index, barrier, out, lock)
         n += 1
         start = time.perf_counter()
         try:
-            conn.request("POST", path, body=body, headers=headers)
+            conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
             status = response.status
@@ -334,7 +338,12 @@ def _client(kind, port, api_key, member_ids, seconds, index, barrier, out, lock)
             samples.append(repr(exc))
             continue
         latencies.append(time.perf_counter() - start)
-        if kind == "single":
+        if kind == "floor":  # authenticated and permitted, then 405: the stack without work
+            events += status == 405
+            if status != 405:
+                errors += 1
+                samples.append(f"{status} {data[:200]!r}")
+        elif kind == "single":
             if status == 201:
                 events += 1
                 purchases += items[0]["event_type"] == "purchase"
@@ -381,6 +390,7 @@ def load_process(kind, port, api_key, member_ids, seconds, clients, queue) -> No
     latencies = [x for row in out for x in row[0]]
     queue.put(
         {
+            "cpu": time.process_time(),  # the load generator's own processor time
             "elapsed": elapsed,
             "latencies": latencies,
             "errors": sum(row[1] for row in out),
@@ -391,18 +401,79 @@ def load_process(kind, port, api_key, member_ids, seconds, clients, queue) -> No
     )
 
 
-def run_load(kind, port, api_key, member_ids, seconds, clients) -> dict:
+def run_load(kind, port, api_key, member_ids, seconds, clients, server_pid) -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(
         target=load_process, args=(kind, port, api_key, member_ids, seconds, clients, queue)
     )
+    before = cpu_times(server_pid)
     proc.start()
     result = queue.get()
     proc.join()
+    after = cpu_times(server_pid)
     if proc.exitcode != 0:
         sys.exit(f"the {kind} load process failed (exit code {proc.exitcode})")
+    result["server_cpu"] = {name: after[name] - before.get(name, 0.0) for name in after}
     return result
+
+
+# -- where the processor time goes ----------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _processes() -> dict[int, tuple[str, int, float]]:
+    """pid -> (command, parent pid, user + system seconds), from /proc (Linux)."""
+    found = {}
+    for entry in Path("/proc").iterdir() if Path("/proc/self/stat").exists() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        command = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(entry.name)] = (
+            command,
+            int(fields[1]),
+            (int(fields[11]) + int(fields[12])) / _TICK,
+        )
+    return found
+
+
+def cpu_times(server_pid: int) -> dict[str, float]:
+    """Processor seconds used so far by the gunicorn workers and by PostgreSQL's processes
+    (when the server runs on this machine); processes that exit in between are not counted."""
+    processes = _processes()
+    totals = {"gunicorn": 0.0, "postgres": 0.0}
+    for pid, (command, parent, seconds) in processes.items():
+        if parent == server_pid or pid == server_pid:
+            totals["gunicorn"] += seconds
+        elif command == "postgres":
+            totals["postgres"] += seconds
+    return totals
+
+
+def cpu_line(result: dict, done: int, label: str) -> str:
+    """Processor milliseconds per event in the server, PostgreSQL and the load generator,
+    and the rate the machine's processors would allow at that cost."""
+    if not done:
+        return ""
+    server = result["server_cpu"]
+    parts = {
+        "gunicorn": server.get("gunicorn", 0.0),
+        "PostgreSQL": server.get("postgres", 0.0),
+        "load generator": result["cpu"],
+    }
+    total = sum(parts.values())
+    ceiling = (os.cpu_count() or 1) / (total / done) if total else float("inf")
+    shown = ", ".join(f"{name} {1000 * value / done:.2f}" for name, value in parts.items())
+    return (
+        f"  processor time per {label}: {shown} ms; {1000 * total / done:.2f} ms in all, "
+        f"so at most {ceiling:.0f} /s on {os.cpu_count()} CPUs"
+    )
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -570,18 +641,31 @@ def main() -> None:
         tps = run_pgbench(base, seconds, f"{args.database}_pgbench")
         print(f"{'pgbench -c 4 -j 2 -N (simple update), ceiling':<48} {tps:9.0f} tps")
 
-    single = batch = {"events": 0, "purchases": 0, "samples": [], "errors": 0}
-    if phases & {"single", "batch"}:
+    floor = single = batch = {"events": 0, "purchases": 0, "samples": [], "errors": 0}
+    if phases & {"floor", "single", "batch"}:
         port = free_port()
         gunicorn = start_gunicorn(url, port, args.workers, args.threads)
+        load = (port, api_key, member_ids, seconds)
         try:
             warm_up(port, api_key, member_ids[0], 4 * args.workers)
+            if "floor" in phases:
+                floor = run_load("floor", *load, SINGLE_CLIENTS, gunicorn.pid)
             if "single" in phases:
-                single = run_load("single", port, api_key, member_ids, seconds, SINGLE_CLIENTS)
+                single = run_load("single", *load, SINGLE_CLIENTS, gunicorn.pid)
             if "batch" in phases:
-                batch = run_load("batch", port, api_key, member_ids, seconds, BATCH_CLIENTS)
+                batch = run_load("batch", *load, BATCH_CLIENTS, gunicorn.pid)
         finally:
             stop_gunicorn(gunicorn)
+
+    if "floor" in phases:
+        rate = floor["events"] / floor["elapsed"]
+        p50 = percentile(floor["latencies"], 0.50) * 1000
+        p95 = percentile(floor["latencies"], 0.95) * 1000
+        print(
+            f"{f'floor: GET /api/v1/events/ (405), {SINGLE_CLIENTS} clients':<48} {rate:9.0f} /s"
+            f"   p50 {p50:.1f} ms, p95 {p95:.1f} ms, {floor['errors']} errors"
+        )
+        print(cpu_line(floor, floor["events"], "request"))
 
     if "single" in phases:
         single_rate = single["events"] / single["elapsed"]
@@ -593,6 +677,7 @@ def main() -> None:
             f"target >= {TARGET_SINGLE} /s, p95 <= {TARGET_P95_MS} ms: "
             f"{verdict(single_rate >= TARGET_SINGLE and p95 <= TARGET_P95_MS)}"
         )
+        print(cpu_line(single, single["events"], "event"))
     if "batch" in phases:
         batch_rate = batch["events"] / batch["elapsed"]
         batches = len(batch["latencies"])
@@ -601,9 +686,10 @@ def main() -> None:
             f"{batch_rate:9.0f} /s   {batches} batches, {batch['errors']} errors   "
             f"target >= {TARGET_BATCH} /s: {verdict(batch_rate >= TARGET_BATCH)}"
         )
-    for sample in single["samples"] + batch["samples"]:
+        print(cpu_line(batch, batch["events"], "event"))
+    for sample in floor["samples"] + single["samples"] + batch["samples"]:
         print(f"  error sample: {sample}")
-    if single["errors"] or batch["errors"]:
+    if floor["errors"] or single["errors"] or batch["errors"]:
         print(f"  gunicorn's log: {GUNICORN_LOG}")
 
     if phases & {"import", "import-points"}:
