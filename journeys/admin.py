@@ -6,7 +6,8 @@ from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.html import format_html
+
+from rewards.admin import ReadOnlyAdmin, member_link
 
 from .models import (
     AllowedEventType,
@@ -19,24 +20,6 @@ from .models import (
     Touchpoint,
 )
 from .selectors import journey_settings
-
-
-def _member_link(member) -> str:
-    url = reverse("admin:members_member_change", args=[member.pk])
-    return format_html('<a href="{}">{}</a>', url, member)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """A list to look at: rows are written by services only."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class StageRuleInline(admin.TabularInline):
@@ -160,7 +143,7 @@ class CustomerEventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Member", ordering="member")
     def member_link(self, event):
-        return _member_link(event.member)
+        return member_link(event.member)
 
 
 @admin.register(MemberJourney)
@@ -174,7 +157,7 @@ class MemberJourneyAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Member", ordering="member")
     def member_link(self, journey):
-        return _member_link(journey.member)
+        return member_link(journey.member)
 
 
 @admin.register(StageTransition)
@@ -190,4 +173,4 @@ class StageTransitionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Member", ordering="member")
     def member_link(self, transition):
-        return _member_link(transition.member)
+        return member_link(transition.member)
