@@ -147,6 +147,7 @@ def import_transactions(
     # The keyed rows live in an unlogged table (no WAL), not a temporary one, so that other
     # connections can write batches in parallel.
     keyed = f"{KEYED_TABLE}_{secrets.token_hex(6)}"
+    _claim_staging(keyed)
     options = {"date_format": date_format, "zone": zone, "progress": progress}
     try:
         progress.start("validating", None)
@@ -175,9 +176,29 @@ def import_transactions(
                 f"DROP TABLE IF EXISTS {keyed}, {ROWS_TABLE}, {RAW_TABLE}, {VALUES_TABLE}"
             )
             cursor.execute("RESET work_mem")
+            cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [keyed])
     report.duplicates = report.rows - report.created
     logger.info("import_transactions: %s", report)
     return report
+
+
+def _claim_staging(keyed: str) -> None:
+    """Hold the lock that says `keyed` belongs to a running import (for this session), and
+    drop the staging tables of imports that were killed mid-way: nobody holds their lock any
+    more (PostgreSQL releases a session's locks when it ends)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [keyed])
+        cursor.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+            "AND tablename LIKE %s",
+            [KEYED_TABLE.replace("_", r"\_") + r"\_%"],
+        )
+        for (name,) in cursor.fetchall():
+            cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [name])
+            if cursor.fetchone()[0]:
+                logger.info("import_transactions: dropping %s, left by a stopped import", name)
+                cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
+                cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [name])
 
 
 def _refresh_statistics(created: int, *, award_points: bool) -> None:

@@ -221,3 +221,37 @@ def test_an_import_that_grows_the_events_table_refreshes_the_planners_statistics
     assert _planner_rows(CustomerEvent) == CustomerEvent.objects.count() == 301
     assert _planner_rows(Member) == Member.objects.count()
     assert _planner_rows(StageTransition) == StageTransition.objects.count()
+
+
+@pytest.mark.django_db
+def test_an_import_drops_the_staging_tables_of_stopped_imports_only(tmp_path, settings):
+    import psycopg2
+    from django.db import connection
+
+    left = "journeys_import_keyed_0000dead0000"  # its import was killed: nobody holds it
+    running = "journeys_import_keyed_00001ive0000"  # another import is working on it
+    with connection.cursor() as cursor:
+        for name in (left, running):
+            cursor.execute(f"CREATE UNLOGGED TABLE {name} (line bigint)")
+    params = connection.get_connection_params()
+    other = psycopg2.connect(**params)  # another session, holding the running import's lock
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(hashtext(%s))", [running])
+        path = tmp_path / "orders.csv"
+        path.write_text("customer_id,date,amount\nA,2024-05-01,10.00\n")
+
+        run(path, "--no-points")
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT tablename FROM pg_tables WHERE tablename LIKE 'journeys_import_keyed%%'"
+            )
+            assert [row[0] for row in cursor.fetchall()] == [running]
+            cursor.execute(  # this session holds no import's lock afterwards
+                "SELECT count(*) FROM pg_locks "
+                "WHERE locktype = 'advisory' AND pid = pg_backend_pid()"
+            )
+            assert cursor.fetchone()[0] == 0
+    finally:
+        other.close()
