@@ -53,11 +53,22 @@ def _multiplier_campaigns(member_id: int, when: datetime):
     )
 
 
+_ANY_RUNNING_SQL = f"""SELECT EXISTS (
+    SELECT 1 FROM {Campaign._meta.db_table}
+    WHERE offer_kind = '{OfferKind.MULTIPLIER.value}' AND status = '{CampaignStatus.RUNNING.value}'
+        AND starts_at <= %s AND ends_at > %s)"""  # noqa: S608
+
+
 def multiplier_offers(member_id: int, event, when: datetime) -> list[ExtraMultiplier]:
     """rewards.registry provider: the running multiplier offers the member received, for an
     event inside the campaign's window. A budgeted campaign's row is locked until the award
     commits, so concurrent awards cannot overspend it (none when called outside a
-    transaction, as the rule simulator does)."""
+    transaction, as the rule simulator does). Every earning award asks, and most of the time
+    no multiplier campaign is running: one plain statement answers that first."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ANY_RUNNING_SQL, [when, when])
+        if not cursor.fetchone()[0]:
+            return []
     campaigns = list(
         _multiplier_campaigns(member_id, when)
         .filter(Q(multiplier_event_type="") | Q(multiplier_event_type=event.event_type))

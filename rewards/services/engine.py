@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from members.models import Member
@@ -370,17 +370,9 @@ def _award_locked(
     is_purchase = event.event_type == PURCHASE and event.amount is not None
     first_purchase = False
     if is_purchase:
-        seen = (
-            Member.objects.filter(pk=member.pk)
-            .annotate(
-                any_purchase=Exists(Purchase.objects.filter(member_id=OuterRef("pk"))),
-                same_order=Exists(
-                    Purchase.objects.filter(member_id=OuterRef("pk"), order_id=event.order_id)
-                ),
-            )
-            .values_list("any_purchase", "same_order")
-            .get()
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(_SEEN_SQL, [member.pk, member.pk, event.order_id])
+            seen = cursor.fetchone()
         if event.order_id and seen[1]:
             return Award(0, [AwardLine(None, "Order already recorded", 0, event.order_id)])
         first_purchase = not seen[0]
@@ -449,6 +441,12 @@ def _award_locked(
 
         qualify_referral_on_first_purchase(member=member)
     return Award(points=points, lines=lines, transaction=txn)
+
+
+# Has the member bought before, and this order? (Plain SQL: every purchase asks.)
+_SEEN_SQL = f"""SELECT
+    EXISTS (SELECT 1 FROM {Purchase._meta.db_table} WHERE member_id = %s),
+    EXISTS (SELECT 1 FROM {Purchase._meta.db_table} WHERE member_id = %s AND order_id = %s)"""  # noqa: S608
 
 
 def _active_rules() -> list[EarningRule]:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
@@ -94,7 +94,15 @@ def lock_account_unless_recorded(
 
 
 def _existing(idempotency_key: str) -> PointsTransaction | None:
-    return PointsTransaction.objects.filter(idempotency_key=idempotency_key).first()
+    """The transaction recorded under the key, if any. Nearly always none: asked with one
+    plain statement first (every award asks), the row built only when there is one."""
+    with connection.cursor() as cursor:
+        cursor.execute(_KEY_SQL, [idempotency_key])
+        row = cursor.fetchone()
+    return PointsTransaction.objects.get(pk=row[0]) if row else None
+
+
+_KEY_SQL = f"SELECT id FROM {PointsTransaction._meta.db_table} WHERE idempotency_key = %s"  # noqa: S608
 
 
 def _idempotent(idempotency_key: str, write: Callable[[], PointsTransaction]) -> PointsTransaction:

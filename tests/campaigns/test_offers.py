@@ -114,7 +114,7 @@ def test_multiplier_stops_at_the_points_budget(consenting, rule):
     assert campaign.budget_left == 0
 
 
-def test_offers_and_their_budgets_are_read_in_two_statements_however_many(
+def test_offers_and_their_budgets_are_read_in_three_statements_however_many(
     consenting, django_assert_num_queries
 ):
     member = consenting(1)[0]
@@ -125,13 +125,35 @@ def test_offers_and_their_budgets_are_read_in_two_statements_however_many(
     Campaign.objects.filter(pk=campaigns[1].pk).update(points_awarded=100)  # spent
     Campaign.objects.filter(pk=campaigns[2].pk).update(points_awarded=60)
 
-    with transaction.atomic(), django_assert_num_queries(2):  # find, then lock the budgets
+    # Is any running, find them, lock the budgets.
+    with transaction.atomic(), django_assert_num_queries(3):
         offers = services.multiplier_offers(member.pk, purchase("10"), timezone.now())
 
     assert [(offer.label, offer.max_points) for offer in offers] == [
         (campaigns[0].offer_label, 100),
         (campaigns[2].offer_label, 40),
         (campaigns[3].offer_label, 100),
+    ]
+
+
+def test_with_no_multiplier_campaign_running_an_award_asks_once(consenting):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    member = consenting(1)[0]
+    later = running(double_points())
+    add_send(later, member)
+    Campaign.objects.filter(pk=later.pk).update(  # running, but its window has not begun
+        starts_at=timezone.now() + timedelta(days=1), ends_at=timezone.now() + timedelta(days=8)
+    )
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        assert services.multiplier_offers(member.pk, purchase("10"), timezone.now()) == []
+    assert len(queries) == 1
+    assert "campaignsend" not in queries[0]["sql"]  # no look-up of the member's sends
+    inside = timezone.now() + timedelta(days=2)
+    assert [o.label for o in services.multiplier_offers(member.pk, purchase("10"), inside)] == [
+        later.offer_label
     ]
 
 
