@@ -1,8 +1,10 @@
 """Reads shared by the API, services, tasks and the admin."""
 
+import functools
 from collections.abc import Iterable
 
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import QuerySet
 
 from members.models import Member
 from rewards.models import EarningRule, EarningRuleKind
@@ -30,11 +32,39 @@ def journey_settings() -> JourneySettings:
 def find_member(
     *, member_id: int | None = None, member_number: str = "", external_id: str = ""
 ) -> Member | None:
-    """The member all the given identifiers point at (they must agree), or None."""
-    lookup = _identifier_filter(member_id, member_number, external_id)
-    if lookup is None:
+    """The member all the given identifiers point at (they must agree), or None.
+
+    Every event asks, so the statement is written once per set of identifiers given, not
+    compiled by the ORM on each call; the row becomes a Member as the ORM would build it."""
+    given = tuple(
+        (name, value)
+        for name, value in (
+            ("id", member_id),
+            ("member_number", member_number),
+            ("external_id", external_id),
+        )
+        if value not in (None, "")
+    )
+    if not given:
         return None
-    return Member.objects.filter(lookup).first()
+    sql = _member_sql(tuple(name for name, _ in given))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for _, value in given])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Member.from_db(connection.alias, _MEMBER_FIELDS, row)
+
+
+_MEMBER_FIELDS = [field.attname for field in Member._meta.concrete_fields]
+
+
+@functools.cache
+def _member_sql(names: tuple[str, ...]) -> str:
+    quote = connection.ops.quote_name
+    selected = ", ".join(quote(field.column) for field in Member._meta.concrete_fields)
+    where = " AND ".join(f"{quote(Member._meta.get_field(name).column)} = %s" for name in names)
+    return f"SELECT {selected} FROM {quote(Member._meta.db_table)} WHERE {where}"  # noqa: S608
 
 
 def find_member_for(attrs) -> Member | None:
@@ -44,17 +74,6 @@ def find_member_for(attrs) -> Member | None:
         member_number=attrs.get("member_number") or "",
         external_id=attrs.get("external_id") or "",
     )
-
-
-def _identifier_filter(member_id, member_number, external_id) -> Q | None:
-    given = {}
-    if member_id is not None:
-        given["pk"] = member_id
-    if member_number:
-        given["member_number"] = member_number
-    if external_id:
-        given["external_id"] = external_id
-    return Q(**given) if given else None
 
 
 def find_members(identities: Iterable[dict]) -> dict[tuple, Member]:

@@ -32,6 +32,7 @@ from rewards.services import (
     reverse_order,
 )
 from rewards.services.bulk import taken_keys
+from rewards.services.inserts import insert_one
 
 from .. import selectors
 from ..exceptions import InvalidEvent
@@ -346,21 +347,25 @@ def _write(
         state, data.event_type, data.occurred_at, database_counter(member.pk)
     )
     stage = ctx.config.stage(state.stage_id)
-    event = CustomerEvent.objects.create(
-        member=member,
-        event_type=data.event_type,
-        occurred_at=data.occurred_at,
-        received_at=ctx.now,
-        channel=channel,
-        touchpoint=touchpoint,
-        amount=data.amount,
-        currency=currency,
-        order_id=data.order_id or "",
-        properties=data.properties or {},
-        idempotency_key=key,
-        source=data.source,
-        points_awarded=award.points,
-        response=build_answer(data, award=award, balance=balance, stage=stage, moved=bool(moves)),
+    event = insert_one(
+        CustomerEvent(
+            member=member,
+            event_type=data.event_type,
+            occurred_at=data.occurred_at,
+            received_at=ctx.now,
+            channel=channel,
+            touchpoint=touchpoint,
+            amount=data.amount,
+            currency=currency,
+            order_id=data.order_id or "",
+            properties=data.properties or {},
+            idempotency_key=key,
+            source=data.source,
+            points_awarded=award.points,
+            response=build_answer(
+                data, award=award, balance=balance, stage=stage, moved=bool(moves)
+            ),
+        )
     )
     save_moves(
         journey_id=journey_id, member_id=member.pk, state=state, moves=moves, event_id=event.pk

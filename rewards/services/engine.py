@@ -36,6 +36,7 @@ from ..models import (
 )
 from ..selectors import benefit_subscription, program_settings
 from . import clock, config_cache, ledger
+from .inserts import insert_one
 from .tiers import tiers_for_upgrade, upgrade_after_earning
 
 logger = logging.getLogger(__name__)
@@ -391,14 +392,16 @@ def _award_locked(
     )
     points = sum(line.points for line in lines)
     if is_purchase:
-        Purchase.objects.create(
-            member_id=member.pk,
-            order_id=event.order_id,
-            amount=event.amount,
-            currency=(event.currency or settings_row.currency).upper(),
-            channel=event.channel,
-            occurred_at=when,
-            points=points,
+        insert_one(
+            Purchase(
+                member_id=member.pk,
+                order_id=event.order_id,
+                amount=event.amount,
+                currency=(event.currency or settings_row.currency).upper(),
+                channel=event.channel,
+                occurred_at=when,
+                points=points,
+            )
         )
     spend_tiers = is_purchase and settings_row.tier_basis == TierBasis.SPEND
     tiers = (

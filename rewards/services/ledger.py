@@ -31,6 +31,7 @@ from ..models import (
 )
 from ..selectors import program_settings
 from . import clock
+from .inserts import insert_one
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ def _record(
         update_fields.append("last_activity_at")
     if account.balance < 0 or account.pending < 0:
         raise InsufficientPoints(balance=account.balance - points, requested=-points)
-    txn = PointsTransaction.objects.create(
+    txn = PointsTransaction(
         member_id=account.member_id,
         account=account,
         kind=kind,
@@ -179,6 +180,7 @@ def _record(
         breakdown=breakdown or {},
         reverses=reverses,
     )
+    insert_one(txn)
     account.save(update_fields=update_fields)
     return txn
 
@@ -194,17 +196,19 @@ def _new_bucket(
     qualifying: bool,
     settings_row: ProgramSettings,
 ) -> PointsBucket:
-    return PointsBucket.objects.create(
-        account=account,
-        member_id=account.member_id,
-        transaction=txn,
-        points=points,
-        remaining=points,
-        earned_at=earned_at,
-        expires_at=expiry_for(earned_at, settings_row),
-        available_at=available_at,
-        pending=pending,
-        qualifying=qualifying,
+    return insert_one(
+        PointsBucket(
+            account=account,
+            member_id=account.member_id,
+            transaction=txn,
+            points=points,
+            remaining=points,
+            earned_at=earned_at,
+            expires_at=expiry_for(earned_at, settings_row),
+            available_at=available_at,
+            pending=pending,
+            qualifying=qualifying,
+        )
     )
 
 
