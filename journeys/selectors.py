@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from members.models import Member
 from rewards.models import EarningRule, EarningRuleKind
+from rewards.services import sql as statements
 
 from .models import (
     STANDARD_EVENT_TYPES,
@@ -49,7 +50,7 @@ def find_member(
         return None
     sql = _member_sql(tuple(name for name, _ in given))
     with connection.cursor() as cursor:
-        cursor.execute(sql, [value for _, value in given])
+        statements.execute(cursor, sql, [value for _, value in given])
         row = cursor.fetchone()
     if row is None:
         return None

@@ -9,6 +9,7 @@ from django.db.models import F, Q
 from members.models import Member
 from rewards.registry import ExtraMultiplier
 from rewards.services import award_points
+from rewards.services import sql as statements
 
 from ..models import (
     Campaign,
@@ -66,7 +67,7 @@ def multiplier_offers(member_id: int, event, when: datetime) -> list[ExtraMultip
     transaction, as the rule simulator does). Every earning award asks, and most of the time
     no multiplier campaign is running: one plain statement answers that first."""
     with connection.cursor() as cursor:
-        cursor.execute(_ANY_RUNNING_SQL, [when, when])
+        statements.execute(cursor, _ANY_RUNNING_SQL, [when, when])
         if not cursor.fetchone()[0]:
             return []
     campaigns = list(

@@ -31,6 +31,7 @@ from rewards.services import (
     config_cache,
     reverse_order,
 )
+from rewards.services import sql as statements
 from rewards.services.bulk import taken_keys
 from rewards.services.inserts import insert_one
 
@@ -242,7 +243,7 @@ def ingest_one(data: EventData, ctx: IngestContext) -> IngestResult:
         raise
     for attempt in range(2):
         try:
-            with transaction.atomic():
+            with transaction.atomic(), statements.write_behind():
                 return _write(data, ctx, touchpoint=touchpoint, currency=currency)
         except IntegrityError:
             existing = CustomerEvent.objects.filter(idempotency_key=key).first()
@@ -420,6 +421,7 @@ def _award(
         ),
         idempotency_key=award_key,
         settings_row=ctx.settings,
+        savepoint=False,  # a lost race on the key fails the event's unique key too: see ingest_one
     )
     if award.transaction is not None:
         return award, award.transaction.balance_after

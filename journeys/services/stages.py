@@ -24,7 +24,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from rewards.models import PointsAccount
+from rewards.services import sql as statements
 from rewards.services.bulk import copy_text
+from rewards.services.inserts import defer_insert
 
 from ..defaults import seed_stages
 from ..models import (
@@ -241,18 +243,15 @@ def database_counter(member_id: int) -> Counter:
     def count(types: tuple[str, ...], since: datetime, until: datetime) -> int:
         key = (types, since, until)
         if key not in cache:
-            cache[key] = (
-                CustomerEvent.objects.filter(
-                    member_id=member_id,
-                    event_type__in=types,
-                    occurred_at__gt=since,
-                    occurred_at__lte=until,
-                ).count()
-                + 1
-            )
+            row = statements.fetchone(_COUNT_SQL, [member_id, list(types), since, until])
+            cache[key] = row[0] + 1
         return cache[key]
 
     return count
+
+
+_COUNT_SQL = f"""SELECT count(*) FROM {CustomerEvent._meta.db_table}
+WHERE member_id = %s AND event_type = ANY(%s) AND occurred_at > %s AND occurred_at <= %s"""  # noqa: S608
 
 
 class HistoryCounter:
@@ -313,11 +312,11 @@ def lock_journey_and_balance(
     params = {"member": member_id, "at": activity_at}
     with connection.cursor() as cursor:
         for _ in range(2):
-            cursor.execute(_LOCK_SQL, params)
+            statements.execute(cursor, _LOCK_SQL, params)
             row = cursor.fetchone()
             if row is not None:
                 return row[0], JourneyState(row[1], row[2], row[3], row[4]), row[5] or 0
-            cursor.execute(_CREATE_SQL, params)
+            statements.execute(cursor, _CREATE_SQL, params)
             row = cursor.fetchone()
             if row is not None:
                 return row[0], JourneyState(), row[1] or 0
@@ -365,14 +364,19 @@ def save_moves(
     moves: list[Move],
     event_id: int | None = None,
 ) -> None:
+    """Write the moves and the journey's new state (with the next statement, inside
+    rewards.services.sql.write_behind)."""
     if not moves:
         return
-    MemberJourney.objects.filter(pk=journey_id).update(
-        stage_id=state.stage_id,
-        entered_at=state.entered_at,
-        last_lifecycle_stage_id=state.last_lifecycle_stage_id,
+    statements.defer(
+        _MOVE_SQL, [state.stage_id, state.entered_at, state.last_lifecycle_stage_id, journey_id]
     )
-    StageTransition.objects.bulk_create(transitions_for(member_id, moves, event_id))
+    for transition in transitions_for(member_id, moves, event_id):
+        defer_insert(transition)
+
+
+_MOVE_SQL = f"""UPDATE {MemberJourney._meta.db_table}
+SET stage_id = %s, entered_at = %s, last_lifecycle_stage_id = %s WHERE id = %s"""  # noqa: S608
 
 
 # -- bulk writes (imports, nightly) ----------------------------------------------------------

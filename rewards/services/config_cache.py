@@ -22,6 +22,7 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from ..models import EarningRule, MembershipPlan, ProgramSettings, Tier
+from . import sql as statements
 
 _cache: dict[str, tuple[Any, Any]] = {}
 _enabled: ContextVar[bool] = ContextVar("config_cache_enabled", default=False)
@@ -56,7 +57,7 @@ def current_settings() -> ProgramSettings:
     if not _enabled.get():
         return program_settings()
     with connection.cursor() as cursor:
-        cursor.execute(_VERSION_SQL, [ProgramSettings.SINGLETON_ID])
+        statements.execute(cursor, _VERSION_SQL, [ProgramSettings.SINGLETON_ID])
         row = cursor.fetchone()
     return get("program_settings", row[0] if row else None, program_settings)
 

@@ -36,7 +36,8 @@ from ..models import (
 )
 from ..selectors import benefit_subscription, program_settings
 from . import clock, config_cache, ledger
-from .inserts import insert_one
+from . import sql as statements
+from .inserts import defer_insert
 from .tiers import tiers_for_upgrade, upgrade_after_earning
 
 logger = logging.getLogger(__name__)
@@ -333,10 +334,14 @@ def award_for_event(
     idempotency_key: str,
     dry_run: bool = False,
     settings_row: ProgramSettings | None = None,
+    savepoint: bool = True,
 ) -> Award:
     """Award the points an event earns, in one transaction; the same key returns the first
     award. A dry run computes the same award and writes nothing. A caller that has read the
-    program settings already passes them."""
+    program settings already passes them. A caller inside its own transaction that handles a
+    race on the key itself (the journeys app: its event key is unique too) passes
+    savepoint=False: no savepoint round trips, and the IntegrityError of a lost race reaches
+    the caller."""
     if dry_run:
         account = PointsAccount.objects.select_related("tier").filter(member_id=member.pk).first()
         lines = _evaluate(member, event, account) if member.is_active else []
@@ -348,6 +353,8 @@ def award_for_event(
         if found is not None:
             return _award_from_transaction(found)
         return Award(0, [AwardLine(None, "Member not active", 0, member.status)])
+    if not savepoint and connection.in_atomic_block:
+        return _award_locked(member, event, idempotency_key, settings_row)
     try:
         with transaction.atomic():
             return _award_locked(member, event, idempotency_key, settings_row)
@@ -363,21 +370,20 @@ def award_for_event(
 def _award_locked(
     member: Member, event: EventInput, idempotency_key: str, settings_row: ProgramSettings | None
 ) -> Award:
-    account, found = ledger.lock_account_unless_recorded(member, idempotency_key)
-    if found is not None:
-        return _award_from_transaction(found)
     settings_row = settings_row or program_settings()
-    when = event.occurred_at or timezone.now()
+    version = settings_row.updated_at
     is_purchase = event.event_type == PURCHASE and event.amount is not None
+    tiers = config_cache.get("tiers", version, tiers_for_upgrade)
+    locked = _lock(member, idempotency_key, event.order_id, tiers)
+    if locked.recorded is not None:
+        return _award_from_transaction(PointsTransaction.objects.get(pk=locked.recorded))
+    account = locked.account
+    when = event.occurred_at or timezone.now()
     first_purchase = False
     if is_purchase:
-        with connection.cursor() as cursor:
-            cursor.execute(_SEEN_SQL, [member.pk, member.pk, event.order_id])
-            seen = cursor.fetchone()
-        if event.order_id and seen[1]:
+        if event.order_id and locked.order_seen:
             return Award(0, [AwardLine(None, "Order already recorded", 0, event.order_id)])
-        first_purchase = not seen[0]
-    version = settings_row.updated_at
+        first_purchase = not locked.bought_before
     rules = config_cache.get("earning_rules", version, _active_rules)
     plans_matter = config_cache.get("plan_multipliers", version, _plans_multiply) or any(
         rule.plan_id for rule in rules
@@ -391,8 +397,8 @@ def _award_locked(
         subscription=_UNSET if plans_matter else None,
     )
     points = sum(line.points for line in lines)
-    if is_purchase:
-        insert_one(
+    if is_purchase:  # written with the next statement (the ledger row's, when it earns)
+        defer_insert(
             Purchase(
                 member_id=member.pk,
                 order_id=event.order_id,
@@ -404,9 +410,6 @@ def _award_locked(
             )
         )
     spend_tiers = is_purchase and settings_row.tier_basis == TierBasis.SPEND
-    tiers = (
-        config_cache.get("tiers", version, tiers_for_upgrade) if points > 0 or spend_tiers else None
-    )
     txn = None
     if points > 0:
         txn = ledger.earn(
@@ -421,35 +424,65 @@ def _award_locked(
             breakdown=_breakdown(event, lines),
             tiers=tiers,
         )
-        RuleAward.objects.bulk_create(
-            [
-                RuleAward(
-                    rule_id=line.rule_id,
-                    member_id=member.pk,
-                    transaction=txn,
-                    points=line.points,
-                    awarded_at=when,
+        for line in lines:
+            if line.rule_id is not None and line.points > 0:
+                defer_insert(
+                    RuleAward(
+                        rule_id=line.rule_id,
+                        member_id=member.pk,
+                        transaction=txn,
+                        points=line.points,
+                        awarded_at=when,
+                    )
                 )
-                for line in lines
-                if line.rule_id is not None and line.points > 0
-            ]
-        )
         registry.notify_award(member_id=member.pk, transaction=txn, lines=lines)
     if spend_tiers:
         upgrade_after_earning(
             account=account, as_of=timezone.now(), settings_row=settings_row, tiers=tiers
         )
-    if first_purchase:
+    if first_purchase and member.referred_by_id:
         from .referrals import qualify_referral_on_first_purchase
 
         qualify_referral_on_first_purchase(member=member)
     return Award(points=points, lines=lines, transaction=txn)
 
 
-# Has the member bought before, and this order? (Plain SQL: every purchase asks.)
-_SEEN_SQL = f"""SELECT
-    EXISTS (SELECT 1 FROM {Purchase._meta.db_table} WHERE member_id = %s),
-    EXISTS (SELECT 1 FROM {Purchase._meta.db_table} WHERE member_id = %s AND order_id = %s)"""  # noqa: S608
+@dataclass
+class _Locked:
+    account: PointsAccount
+    recorded: int | None  # the id of the transaction already recorded under the key
+    bought_before: bool
+    order_seen: bool
+
+
+def _lock(member: Member, idempotency_key: str, order_id: str, tiers) -> _Locked:
+    """The member's points account locked until the transaction ends (created if missing),
+    with, in the same statement, whether the key was used and whether the member bought before
+    (and this order). The reads see the database as it was when the statement began: a
+    concurrent award committed while this one waited for the lock is not seen, but then the
+    unique key or order of the ledger row or purchase written next fails, and the caller
+    answers with the first result."""
+    params = {"member": member.pk, "key": idempotency_key, "order": order_id}
+    row = statements.fetchone(_LOCK_SQL, params)
+    if row is None:
+        ledger.lock_account(member)  # creates it: a member's first earning
+        row = statements.fetchone(_LOCK_SQL, params)
+    account = PointsAccount.from_db(connection.alias, _ACCOUNT_FIELDS, row[: len(_ACCOUNT_FIELDS)])
+    if account.tier_id is not None:
+        tier = next((t for t in tiers if t.pk == account.tier_id), None)
+        if tier is not None:  # else read when asked for
+            account.tier = tier
+    recorded, bought_before, order_seen = row[len(_ACCOUNT_FIELDS) :]
+    return _Locked(account, recorded, bought_before, order_seen)
+
+
+_ACCOUNT_FIELDS = [field.attname for field in PointsAccount._meta.concrete_fields]
+_LOCK_SQL = f"""SELECT {", ".join(f.column for f in PointsAccount._meta.concrete_fields)},
+    (SELECT id FROM {PointsTransaction._meta.db_table} WHERE idempotency_key = %(key)s),
+    EXISTS (SELECT 1 FROM {Purchase._meta.db_table} WHERE member_id = %(member)s),
+    EXISTS (SELECT 1 FROM {Purchase._meta.db_table}
+            WHERE member_id = %(member)s AND order_id = %(order)s)
+FROM {PointsAccount._meta.db_table} WHERE member_id = %(member)s FOR UPDATE"""  # noqa: S608
 
 
 def _active_rules() -> list[EarningRule]:

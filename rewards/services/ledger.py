@@ -31,7 +31,8 @@ from ..models import (
 )
 from ..selectors import program_settings
 from . import clock
-from .inserts import insert_one
+from . import sql as statements
+from .inserts import defer_insert, defer_update, insert_one
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def _existing(idempotency_key: str) -> PointsTransaction | None:
     """The transaction recorded under the key, if any. Nearly always none: asked with one
     plain statement first (every award asks), the row built only when there is one."""
     with connection.cursor() as cursor:
-        cursor.execute(_KEY_SQL, [idempotency_key])
+        statements.execute(cursor, _KEY_SQL, [idempotency_key])
         row = cursor.fetchone()
     return PointsTransaction.objects.get(pk=row[0]) if row else None
 
@@ -154,12 +155,12 @@ def _record(
     account.balance += points
     account.pending += pending_points
     account.lifetime_earned = max(0, account.lifetime_earned + qualifying_points)
-    update_fields = ["balance", "pending", "lifetime_earned", "updated_at"]
+    update_fields: tuple[str, ...] = ("balance", "pending", "lifetime_earned", "updated_at")
     if activity:
         moment = occurred_at or now
         if account.last_activity_at is None or moment > account.last_activity_at:
             account.last_activity_at = moment
-        update_fields.append("last_activity_at")
+        update_fields += ("last_activity_at",)
     if account.balance < 0 or account.pending < 0:
         raise InsufficientPoints(balance=account.balance - points, requested=-points)
     txn = PointsTransaction(
@@ -180,8 +181,9 @@ def _record(
         breakdown=breakdown or {},
         reverses=reverses,
     )
+    # The counters go with the ledger row's INSERT (one round trip; sql.write_behind).
+    defer_update(account, update_fields)
     insert_one(txn)
-    account.save(update_fields=update_fields)
     return txn
 
 
@@ -196,7 +198,8 @@ def _new_bucket(
     qualifying: bool,
     settings_row: ProgramSettings,
 ) -> PointsBucket:
-    return insert_one(
+    """The bucket of an earning, written with the next statement (its id stays unset)."""
+    return defer_insert(
         PointsBucket(
             account=account,
             member_id=account.member_id,
