@@ -12,6 +12,9 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from members.api_auth import HasPermission
@@ -280,11 +283,25 @@ def _batch_items(data) -> list | None:
     return items
 
 
+class _JsonOnly(BaseContentNegotiation):
+    """Events are answered in JSON whatever the Accept header says: no negotiation to run for
+    every event."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class EventViewSet(viewsets.GenericViewSet):
     """Customer events from shops, apps, tills and CRMs."""
 
     serializer_class = EventSerializer
     permission_classes = [HasPermission.of(ADD_EVENT)]
+    parser_classes = [JSONParser]
+    renderer_classes = [JSONRenderer]
+    content_negotiation_class = _JsonOnly
 
     @extend_schema(
         request=EventSerializer,
@@ -295,12 +312,16 @@ class EventViewSet(viewsets.GenericViewSet):
     )
     def create(self, request):
         attrs = _single_attrs(request.data)
-        member = selectors.find_member_for(attrs)
+        member, version = selectors.find_member_and_version(
+            member_id=attrs.get("member_id"),
+            member_number=attrs.get("member_number") or "",
+            external_id=attrs.get("external_id") or "",
+        )
         if member is None:
             return Response(unknown_member(attrs), status=status.HTTP_400_BAD_REQUEST)
         event = _event_data(attrs, member, timezone.now())
         try:
-            result = services.ingest_event(**vars(event))
+            result = services.ingest_event(**vars(event), settings_version=version)
         except InvalidEvent as exc:
             return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
         return Response(

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 
 from members.models import Member
 from rewards.models import EarningRule, EarningRuleKind
+from rewards.services import config_cache
 from rewards.services import sql as statements
 
 from .models import (
@@ -37,6 +38,17 @@ def find_member(
 
     Every event asks, so the statement is written once per set of identifiers given, not
     compiled by the ORM on each call; the row becomes a Member as the ORM would build it."""
+    return find_member_and_version(
+        member_id=member_id, member_number=member_number, external_id=external_id
+    )[0]
+
+
+def find_member_and_version(
+    *, member_id: int | None = None, member_number: str = "", external_id: str = ""
+) -> tuple[Member | None, object]:
+    """find_member, and in the same statement the program configuration's version (what
+    rewards.services.config_cache.current_settings() would read next: the event API passes it
+    on instead)."""
     given = tuple(
         (name, value)
         for name, value in (
@@ -47,14 +59,14 @@ def find_member(
         if value not in (None, "")
     )
     if not given:
-        return None
+        return None, None
     sql = _member_sql(tuple(name for name, _ in given))
     with connection.cursor() as cursor:
         statements.execute(cursor, sql, [value for _, value in given])
         row = cursor.fetchone()
     if row is None:
-        return None
-    return Member.from_db(connection.alias, _MEMBER_FIELDS, row)
+        return None, None
+    return Member.from_db(connection.alias, _MEMBER_FIELDS, row[:-1]), row[-1]
 
 
 _MEMBER_FIELDS = [field.attname for field in Member._meta.concrete_fields]
@@ -65,7 +77,10 @@ def _member_sql(names: tuple[str, ...]) -> str:
     quote = connection.ops.quote_name
     selected = ", ".join(quote(field.column) for field in Member._meta.concrete_fields)
     where = " AND ".join(f"{quote(Member._meta.get_field(name).column)} = %s" for name in names)
-    return f"SELECT {selected} FROM {quote(Member._meta.db_table)} WHERE {where}"  # noqa: S608
+    return (
+        f"SELECT {selected}, ({config_cache.VERSION_SQL}) "  # noqa: S608
+        f"FROM {quote(Member._meta.db_table)} WHERE {where}"
+    )
 
 
 def find_member_for(attrs) -> Member | None:

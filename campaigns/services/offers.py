@@ -8,8 +8,7 @@ from django.db.models import F, Q
 
 from members.models import Member
 from rewards.registry import ExtraMultiplier
-from rewards.services import award_points
-from rewards.services import sql as statements
+from rewards.services import award_points, config_cache
 
 from ..models import (
     Campaign,
@@ -54,10 +53,19 @@ def _multiplier_campaigns(member_id: int, when: datetime):
     )
 
 
-_ANY_RUNNING_SQL = f"""SELECT EXISTS (
-    SELECT 1 FROM {Campaign._meta.db_table}
-    WHERE offer_kind = '{OfferKind.MULTIPLIER.value}' AND status = '{CampaignStatus.RUNNING.value}'
-        AND starts_at <= %s AND ends_at > %s)"""  # noqa: S608
+def _running_multiplier_windows() -> list[tuple[datetime, datetime]]:
+    return list(
+        Campaign.objects.filter(
+            offer_kind=OfferKind.MULTIPLIER, status=CampaignStatus.RUNNING
+        ).values_list("starts_at", "ends_at")
+    )
+
+
+# Launching, starting, cancelling or editing a campaign (save()) starts a new configuration
+# version, so the running multiplier campaigns' windows can be kept with the configuration. A
+# campaign completed by QuerySet.update stays in the list until the next version; the list
+# only tells when there is surely no offer.
+config_cache.watch(Campaign)
 
 
 def multiplier_offers(member_id: int, event, when: datetime) -> list[ExtraMultiplier]:
@@ -65,11 +73,11 @@ def multiplier_offers(member_id: int, event, when: datetime) -> list[ExtraMultip
     event inside the campaign's window. A budgeted campaign's row is locked until the award
     commits, so concurrent awards cannot overspend it (none when called outside a
     transaction, as the rule simulator does). Every earning award asks, and most of the time
-    no multiplier campaign is running: one plain statement answers that first."""
-    with connection.cursor() as cursor:
-        statements.execute(cursor, _ANY_RUNNING_SQL, [when, when])
-        if not cursor.fetchone()[0]:
-            return []
+    no multiplier campaign is running: the windows of the running ones, kept with the program's
+    configuration, say so without a query."""
+    windows = config_cache.get_current("multiplier_windows", _running_multiplier_windows)
+    if not any(start <= when < end for start, end in windows):
+        return []
     campaigns = list(
         _multiplier_campaigns(member_id, when)
         .filter(Q(multiplier_event_type="") | Q(multiplier_event_type=event.event_type))

@@ -14,7 +14,7 @@ batches are in batch.py.
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -104,8 +104,9 @@ class IngestContext:
     program's configuration comes from the per-process cache (rewards.services.config_cache)
     while the settings row's version says it has not changed."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings_version=None) -> None:
         self.now = timezone.now()
+        self._settings_version = settings_version
         self._settings: ProgramSettings | None = None
         self._config: JourneyConfig | None = None
         self._earning: set[str] | None = None
@@ -118,7 +119,7 @@ class IngestContext:
     @property
     def settings(self) -> ProgramSettings:
         if self._settings is None:
-            self._settings = config_cache.current_settings()
+            self._settings = config_cache.current_settings(self._settings_version)
         return self._settings
 
     @property
@@ -200,11 +201,13 @@ def ingest_event(
     order_id: str = "",
     properties: dict | None = None,
     source: str = EventSource.API,
+    settings_version=None,
 ) -> IngestResult:
     """Validate, store, award and move the stage, in one transaction.
 
     Raises InvalidEvent (field errors) for bad input. The same idempotency key again returns
-    the first result with created=False and changes nothing."""
+    the first result with created=False and changes nothing. A caller that has read the
+    configuration's version (journeys.selectors.find_member_and_version) passes it."""
     data = EventData(
         member=member,
         event_type=event_type,
@@ -219,7 +222,7 @@ def ingest_event(
         source=source,
     )
     with config_cache.allowed():
-        return ingest_one(data, IngestContext())
+        return ingest_one(data, IngestContext(settings_version))
 
 
 # -- the work --------------------------------------------------------------------------------
@@ -438,7 +441,7 @@ def build_answer(
         "event_type": data.event_type,
         "occurred_at": data.occurred_at.isoformat(),
         "points_awarded": award.points,
-        "breakdown": [asdict(line) for line in award.lines],
+        "breakdown": [line.as_dict() for line in award.lines],
         "balance": balance,
         "stage": {"slug": stage.slug, "name": stage.name} if stage else None,
         "stage_changed": moved,

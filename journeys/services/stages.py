@@ -26,7 +26,7 @@ from django.utils import timezone
 from rewards.models import PointsAccount
 from rewards.services import sql as statements
 from rewards.services.bulk import copy_text
-from rewards.services.inserts import defer_insert
+from rewards.services.inserts import defer_row
 
 from ..defaults import seed_stages
 from ..models import (
@@ -338,22 +338,29 @@ def _lock_journey_portable(member_id: int, activity_at: datetime) -> tuple[int, 
     return journey.pk, state
 
 
+def transition_values(
+    member_id: int, moves: Iterable[Move], event_id: int | None = None
+) -> list[dict]:
+    """The transition rows' fields for the moves; the event is the cause of all but
+    inactivity moves."""
+    return [
+        {
+            "member_id": member_id,
+            "from_stage_id": move.from_stage_id,
+            "to_stage_id": move.to_stage_id,
+            "at": move.at,
+            "cause": move.cause,
+            "rule_id": move.rule_id,
+            "event_id": event_id if move.cause != TransitionCause.INACTIVITY else None,
+        }
+        for move in moves
+    ]
+
+
 def transitions_for(
     member_id: int, moves: Iterable[Move], event_id: int | None = None
 ) -> list[StageTransition]:
-    """Transition rows for the moves; the event is the cause of all but inactivity moves."""
-    return [
-        StageTransition(
-            member_id=member_id,
-            from_stage_id=move.from_stage_id,
-            to_stage_id=move.to_stage_id,
-            at=move.at,
-            cause=move.cause,
-            rule_id=move.rule_id,
-            event_id=event_id if move.cause != TransitionCause.INACTIVITY else None,
-        )
-        for move in moves
-    ]
+    return [StageTransition(**values) for values in transition_values(member_id, moves, event_id)]
 
 
 def save_moves(
@@ -371,8 +378,8 @@ def save_moves(
     statements.defer(
         _MOVE_SQL, [state.stage_id, state.entered_at, state.last_lifecycle_stage_id, journey_id]
     )
-    for transition in transitions_for(member_id, moves, event_id):
-        defer_insert(transition)
+    for values in transition_values(member_id, moves, event_id):
+        defer_row(StageTransition, **values)
 
 
 _MOVE_SQL = f"""UPDATE {MemberJourney._meta.db_table}

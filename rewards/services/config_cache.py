@@ -26,14 +26,18 @@ from . import sql as statements
 
 _cache: dict[str, tuple[Any, Any]] = {}
 _enabled: ContextVar[bool] = ContextVar("config_cache_enabled", default=False)
+# The version current_settings() found in this allowed() block: get_current() caches under it.
+_version: ContextVar[Any] = ContextVar("config_cache_version", default=None)
 
 
 @contextmanager
 def allowed() -> Iterator[None]:
     token = _enabled.set(_enabled.get() or not connection.in_atomic_block)
+    version_token = _version.set(None)
     try:
         yield
     finally:
+        _version.reset(version_token)
         _enabled.reset(token)
 
 
@@ -49,20 +53,36 @@ def get(name: str, version, load: Callable[[], Any]) -> Any:
     return value
 
 
-def current_settings() -> ProgramSettings:
+def current_settings(version=None) -> ProgramSettings:
     """The program settings row, kept in the cache while its version is unchanged: a hit costs
-    one narrow query (the version) instead of reading and building the whole row."""
+    one narrow query (the version) instead of reading and building the whole row, or none when
+    the caller read the version already (VERSION_SQL, e.g. as a column of a statement it ran
+    anyway) and passes it."""
     from ..selectors import program_settings
 
     if not _enabled.get():
         return program_settings()
-    with connection.cursor() as cursor:
-        statements.execute(cursor, _VERSION_SQL, [ProgramSettings.SINGLETON_ID])
-        row = cursor.fetchone()
-    return get("program_settings", row[0] if row else None, program_settings)
+    if version is None:
+        with connection.cursor() as cursor:
+            statements.execute(cursor, VERSION_SQL, [])
+            row = cursor.fetchone()
+        version = row[0] if row else None
+    _version.set(version)
+    return get("program_settings", version, program_settings)
 
 
-_VERSION_SQL = f"SELECT updated_at FROM {ProgramSettings._meta.db_table} WHERE id = %s"  # noqa: S608
+def get_current(name: str, load: Callable[[], Any]) -> Any:
+    """`load()`'s value, cached under the version current_settings() found in this block (for
+    code that is not handed the version, such as a higher app's registry hook); fresh when
+    there is none."""
+    return get(name, _version.get(), load)
+
+
+# The configuration's version: a subquery other statements may carry as a column.
+VERSION_SQL = (
+    f"SELECT updated_at FROM {ProgramSettings._meta.db_table} "  # noqa: S608
+    f"WHERE id = {ProgramSettings.SINGLETON_ID}"
+)
 
 
 def touch(**kwargs) -> None:

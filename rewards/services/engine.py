@@ -8,8 +8,9 @@ lifetime; by count or by points) cap each rule. The journeys app calls award_for
 every event it ingests.
 """
 
+import functools
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal
 
@@ -37,7 +38,7 @@ from ..models import (
 from ..selectors import benefit_subscription, program_settings
 from . import clock, config_cache, ledger
 from . import sql as statements
-from .inserts import defer_insert
+from .inserts import defer_row
 from .tiers import tiers_for_upgrade, upgrade_after_earning
 
 logger = logging.getLogger(__name__)
@@ -65,6 +66,16 @@ class AwardLine:
     rule_name: str
     points: int
     note: str = ""
+
+    def as_dict(self) -> dict:
+        """dataclasses.asdict's answer, without its deep copies (every event answer has one
+        per line)."""
+        return {
+            "rule_id": self.rule_id,
+            "rule_name": self.rule_name,
+            "points": self.points,
+            "note": self.note,
+        }
 
 
 @dataclass
@@ -398,16 +409,15 @@ def _award_locked(
     )
     points = sum(line.points for line in lines)
     if is_purchase:  # written with the next statement (the ledger row's, when it earns)
-        defer_insert(
-            Purchase(
-                member_id=member.pk,
-                order_id=event.order_id,
-                amount=event.amount,
-                currency=(event.currency or settings_row.currency).upper(),
-                channel=event.channel,
-                occurred_at=when,
-                points=points,
-            )
+        defer_row(
+            Purchase,
+            member_id=member.pk,
+            order_id=event.order_id,
+            amount=event.amount,
+            currency=(event.currency or settings_row.currency).upper(),
+            channel=event.channel,
+            occurred_at=when,
+            points=points,
         )
     spend_tiers = is_purchase and settings_row.tier_basis == TierBasis.SPEND
     txn = None
@@ -423,17 +433,17 @@ def _award_locked(
             occurred_at=when,
             breakdown=_breakdown(event, lines),
             tiers=tiers,
+            transaction_id=locked.next_id,
         )
         for line in lines:
             if line.rule_id is not None and line.points > 0:
-                defer_insert(
-                    RuleAward(
-                        rule_id=line.rule_id,
-                        member_id=member.pk,
-                        transaction=txn,
-                        points=line.points,
-                        awarded_at=when,
-                    )
+                defer_row(
+                    RuleAward,
+                    rule_id=line.rule_id,
+                    member_id=member.pk,
+                    transaction_id=txn.pk,
+                    points=line.points,
+                    awarded_at=when,
                 )
         registry.notify_award(member_id=member.pk, transaction=txn, lines=lines)
     if spend_tiers:
@@ -453,6 +463,7 @@ class _Locked:
     recorded: int | None  # the id of the transaction already recorded under the key
     bought_before: bool
     order_seen: bool
+    next_id: int | None  # the id of the ledger row this award may write
 
 
 def _lock(member: Member, idempotency_key: str, order_id: str, tiers) -> _Locked:
@@ -463,26 +474,39 @@ def _lock(member: Member, idempotency_key: str, order_id: str, tiers) -> _Locked
     unique key or order of the ledger row or purchase written next fails, and the caller
     answers with the first result."""
     params = {"member": member.pk, "key": idempotency_key, "order": order_id}
-    row = statements.fetchone(_LOCK_SQL, params)
+    sql = _lock_sql()
+    row = statements.fetchone(sql, params)
     if row is None:
         ledger.lock_account(member)  # creates it: a member's first earning
-        row = statements.fetchone(_LOCK_SQL, params)
+        row = statements.fetchone(sql, params)
     account = PointsAccount.from_db(connection.alias, _ACCOUNT_FIELDS, row[: len(_ACCOUNT_FIELDS)])
     if account.tier_id is not None:
         tier = next((t for t in tiers if t.pk == account.tier_id), None)
         if tier is not None:  # else read when asked for
             account.tier = tier
-    recorded, bought_before, order_seen = row[len(_ACCOUNT_FIELDS) :]
-    return _Locked(account, recorded, bought_before, order_seen)
+    recorded, bought_before, order_seen, next_id = row[len(_ACCOUNT_FIELDS) :]
+    return _Locked(account, recorded, bought_before, order_seen, next_id)
 
 
 _ACCOUNT_FIELDS = [field.attname for field in PointsAccount._meta.concrete_fields]
-_LOCK_SQL = f"""SELECT {", ".join(f.column for f in PointsAccount._meta.concrete_fields)},
+
+
+@functools.cache
+def _lock_sql() -> str:
+    """The statement of _lock; it also draws the id the award's ledger row will have (a
+    sequence's numbers are never given twice; unused ones leave gaps)."""
+    if connection.vendor == "postgresql":
+        next_id = f"nextval('{statements.sequence(PointsTransaction._meta.db_table)}')"
+    else:
+        next_id = "NULL"
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return f"""SELECT {", ".join(f.column for f in PointsAccount._meta.concrete_fields)},
     (SELECT id FROM {PointsTransaction._meta.db_table} WHERE idempotency_key = %(key)s),
     EXISTS (SELECT 1 FROM {Purchase._meta.db_table} WHERE member_id = %(member)s),
     EXISTS (SELECT 1 FROM {Purchase._meta.db_table}
-            WHERE member_id = %(member)s AND order_id = %(order)s)
-FROM {PointsAccount._meta.db_table} WHERE member_id = %(member)s FOR UPDATE"""  # noqa: S608
+            WHERE member_id = %(member)s AND order_id = %(order)s),
+    {next_id}
+FROM {PointsAccount._meta.db_table} WHERE member_id = %(member)s{lock}"""  # noqa: S608
 
 
 def _active_rules() -> list[EarningRule]:
@@ -503,7 +527,7 @@ def _breakdown(event: EventInput, lines: list[AwardLine]) -> dict:
         "amount": str(event.amount) if event.amount is not None else None,
         "channel": event.channel,
         "touchpoint": event.touchpoint,
-        "lines": [asdict(line) for line in lines],
+        "lines": [line.as_dict() for line in lines],
     }
 
 

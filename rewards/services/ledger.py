@@ -32,7 +32,7 @@ from ..models import (
 from ..selectors import program_settings
 from . import clock
 from . import sql as statements
-from .inserts import defer_insert, defer_update, insert_one
+from .inserts import defer_insert, defer_row, defer_update, insert_one
 
 logger = logging.getLogger(__name__)
 
@@ -149,8 +149,10 @@ def _record(
     breakdown: dict | None = None,
     reverses: PointsTransaction | None = None,
     activity: bool = False,
+    pk: int | None = None,
 ) -> PointsTransaction:
-    """Append a ledger row and move the cached counters with it (caller holds the lock)."""
+    """Append a ledger row and move the cached counters with it (caller holds the lock). With
+    `pk` (drawn from the sequence) the row goes with the next statement."""
     now = timezone.now()
     account.balance += points
     account.pending += pending_points
@@ -183,7 +185,11 @@ def _record(
     )
     # The counters go with the ledger row's INSERT (one round trip; sql.write_behind).
     defer_update(account, update_fields)
-    insert_one(txn)
+    if pk is None:
+        insert_one(txn)
+    else:
+        txn.pk = pk
+        defer_insert(txn, with_pk=True)
     return txn
 
 
@@ -197,21 +203,20 @@ def _new_bucket(
     pending: bool,
     qualifying: bool,
     settings_row: ProgramSettings,
-) -> PointsBucket:
-    """The bucket of an earning, written with the next statement (its id stays unset)."""
-    return defer_insert(
-        PointsBucket(
-            account=account,
-            member_id=account.member_id,
-            transaction=txn,
-            points=points,
-            remaining=points,
-            earned_at=earned_at,
-            expires_at=expiry_for(earned_at, settings_row),
-            available_at=available_at,
-            pending=pending,
-            qualifying=qualifying,
-        )
+) -> None:
+    """The bucket of an earning, written with the next statement."""
+    defer_row(
+        PointsBucket,
+        account_id=account.pk,
+        member_id=account.member_id,
+        transaction_id=txn.pk,
+        points=points,
+        remaining=points,
+        earned_at=earned_at,
+        expires_at=expiry_for(earned_at, settings_row),
+        available_at=available_at,
+        pending=pending,
+        qualifying=qualifying,
     )
 
 
@@ -310,8 +315,12 @@ def earn(
     breakdown: dict | None = None,
     qualifying: bool = True,
     tiers: list | None = None,
+    transaction_id: int | None = None,
 ) -> PointsTransaction:
-    """award_points' write, for a caller that holds the account lock and has checked the key."""
+    """award_points' write, for a caller that holds the account lock and has checked the key.
+    A caller that drew the ledger row's id from its sequence already (sql.next_id, e.g. in the
+    statement that took the lock) passes it: then nothing here needs a round trip of its own
+    (inside sql.write_behind)."""
     now = timezone.now()
     earned_at = occurred_at or now
     available_at = earned_at + timedelta(days=settings_row.pending_days)
@@ -325,6 +334,7 @@ def earn(
         "occurred_at": earned_at,
         "breakdown": breakdown,
         "activity": True,
+        "pk": transaction_id,
     }
     if pending:
         txn = _record(

@@ -1,4 +1,5 @@
-"""Statements of the event and ledger hot paths, prepared once per database connection.
+"""Statements of the event and ledger hot paths: prepared once per database connection, and
+sent in as few round trips as possible.
 
 A round trip to PostgreSQL costs more processor time (on both sides) than the simple
 statements the event paths run, and PostgreSQL spends more on parsing and planning such a
@@ -20,6 +21,7 @@ clients per transaction (PgBouncer's transaction mode), where a statement prepar
 server connection is missing on the next.
 """
 
+import functools
 import itertools
 import re
 import threading
@@ -27,12 +29,61 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%s|%%")
-_names: dict[str, str] = {}
 _counter = itertools.count(1)
 _lock = threading.Lock()
+
+
+class _Statement:
+    """A statement's prepared name, its body with $n placeholders and the order of its
+    parameters (positions, or names for %(name)s placeholders). The same text gets the same
+    name in every thread."""
+
+    __slots__ = ("name", "body", "names", "count", "execute")
+
+    def __init__(self, sql: str):
+        self.name = f"loyalty_{next(_counter)}"
+        order: list = []
+        positions: dict[str, int] = {}
+
+        def number(match: re.Match) -> str:
+            if match.group(0) == "%%":
+                return "%"
+            key = match.group(1)
+            if key is None:
+                order.append(len(order))
+                return f"${len(order)}"
+            if key not in positions:
+                order.append(key)
+                positions[key] = len(order)
+            return f"${positions[key]}"
+
+        self.body = _PLACEHOLDER.sub(number, sql)
+        named = [key for key in order if isinstance(key, str)]
+        if named and len(named) != len(order):
+            raise ValueError("Mix of positional and named placeholders")
+        self.names = named or None
+        self.count = len(order)
+        self.execute = (
+            f"EXECUTE {self.name}({', '.join(['%s'] * self.count)})"
+            if self.count
+            else f"EXECUTE {self.name}"
+        )
+
+
+_statements: dict[str, _Statement] = {}
+
+
+def _statement(sql: str) -> _Statement:
+    found = _statements.get(sql)
+    if found is None:
+        with _lock:
+            found = _statements.get(sql)
+            if found is None:
+                found = _statements[sql] = _Statement(sql)
+    return found
 
 
 def execute(cursor, sql: str, params: Sequence | Mapping = ()) -> None:
@@ -42,170 +93,134 @@ def execute(cursor, sql: str, params: Sequence | Mapping = ()) -> None:
     cursor.execute(sql, params)
 
 
-def _use_prepared() -> bool:
-    return connection.vendor == "postgresql" and getattr(
-        settings, "DATABASE_PREPARED_STATEMENTS", True
-    )
-
-
 def _as_prepared(cursor, sql: str, params: Sequence | Mapping) -> tuple[str, Sequence | Mapping]:
     """The EXECUTE statement and its parameters for `sql` (prepared on this connection now if
     needed), or `sql` as it is when prepared statements are off."""
-    if not _use_prepared():
+    db = cursor.db
+    if db.vendor != "postgresql" or not settings.DATABASE_PREPARED_STATEMENTS:
         return sql, params
-    name, body, order = _prepared(sql)
-    prepared = _prepared_here()
-    if name not in prepared:
-        raw = cursor.cursor if hasattr(cursor, "cursor") else cursor
-        raw.execute(f"PREPARE {name} AS {body}")
-        prepared.add(name)
-    if isinstance(params, Mapping):
-        params = [params[key] for key in order]
-    elif len(params) != len(order):
-        raise ValueError(f"{len(order)} parameters expected, {len(params)} given")
-    if params:
-        return f"EXECUTE {name}({', '.join(['%s'] * len(params))})", list(params)
-    return f"EXECUTE {name}", ()
-
-
-# -- write-behind --------------------------------------------------------------------------
-
-
-class _Queue:
-    def __init__(self) -> None:
-        self.statements: list[str] = []
-
-    def __call__(self, execute, sql, params, many, context):
-        """Django execute wrapper: the queued statements go first, in the same round trip."""
-        if not self.statements:
-            return execute(sql, params, many, context)
-        if many or connection.vendor != "postgresql":
-            self._send(context["cursor"])
-            return execute(sql, params, many, context)
-        queued = "; ".join(self.statements)
-        self.statements = []
-        if params is None:
-            return execute(f"{queued}; {sql}", params, many, context)
-        return execute(f"{queued.replace('%', '%%')}; {sql}", params, many, context)
-
-    def _send(self, cursor) -> None:
-        """The queue as one statement string (one round trip), through Django's cursor."""
-        queued, self.statements = self.statements, []
-        cursor.execute("; ".join(queued))
-
-
-@contextmanager
-def write_behind() -> Iterator[None]:
-    """A block in which defer() may queue statements; the queue is sent with the next
-    statement and at the end of the block (not when it ends with an exception: the caller's
-    transaction is rolled back then)."""
-    outer = getattr(connection, "_loyalty_queue", None)
-    if outer is not None:  # nested: the outer block sends the queue
-        yield
-        return
-    queue = _Queue()
-    connection._loyalty_queue = queue
-    try:
-        with connection.execute_wrapper(queue):
-            yield
-            flush()
-    finally:
-        connection._loyalty_queue = None
-
-
-def defer(sql: str, params: Sequence | Mapping = ()) -> None:
-    """Run a statement that returns nothing with the next one (inside write_behind()), or now
-    (outside)."""
-    queue = getattr(connection, "_loyalty_queue", None)
-    with connection.cursor() as cursor:
-        if queue is None or connection.vendor != "postgresql":
-            execute(cursor, sql, params)
-            return
-        sql, params = _as_prepared(cursor, sql, params)
-        queue.statements.append(cursor.cursor.mogrify(sql, params or None).decode())
-
-
-def flush() -> None:
-    """Send the queued statements now (before a statement that bypasses Django's cursor, such
-    as COPY, or at the end of the block)."""
-    queue = getattr(connection, "_loyalty_queue", None)
-    if queue is not None and queue.statements:
-        with connection.cursor() as cursor:
-            queue._send(cursor)
+    statement = _statement(sql)
+    raw = db.connection
+    held = db.__dict__.get("_loyalty_prepared")
+    if held is None or held[0] is not raw:
+        held = db._loyalty_prepared = (raw, set())
+    if statement.name not in held[1]:
+        cursor.cursor.execute(f"PREPARE {statement.name} AS {statement.body}")
+        held[1].add(statement.name)
+    if statement.names is not None:
+        params = [params[key] for key in statement.names]
+    elif len(params) != statement.count:
+        raise ValueError(f"{statement.count} parameters expected, {len(params)} given")
+    return statement.execute, params
 
 
 def fetchone(sql: str, params: Sequence | Mapping = ()) -> tuple | None:
     """The first row `sql` returns, or None."""
-    with connection.cursor() as cursor:
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         execute(cursor, sql, params)
         return cursor.fetchone()
 
 
 def fetchall(sql: str, params: Sequence | Mapping = ()) -> list[tuple]:
-    with connection.cursor() as cursor:
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         execute(cursor, sql, params)
         return cursor.fetchall()
 
 
 def run(sql: str, params: Sequence | Mapping = ()) -> int:
     """Run a statement that returns no rows; returns the row count."""
-    with connection.cursor() as cursor:
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
         execute(cursor, sql, params)
         return cursor.rowcount
 
 
-def _prepared(sql: str) -> tuple[str, str, list]:
-    """(statement name, body with $n placeholders, the parameters' order: positions or
-    names). The same text gets the same name in every thread."""
-    found = _names.get(sql)
-    if found is None:
-        with _lock:
-            found = _names.get(sql)
-            if found is None:
-                found = _names[sql] = f"loyalty_{next(_counter)}"
-    name = found
-    body, order = _numbered(sql)
-    return name, body, order
+@functools.cache
+def sequence(table: str) -> str:
+    """The id sequence of `table` (quoted for nextval), for statements that draw the id of a
+    row they will insert later: `nextval('<sequence>')`."""
+    row = fetchone("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+    return row[0]
 
 
-_bodies: dict[str, tuple[str, list]] = {}
+# -- write-behind --------------------------------------------------------------------------
 
 
-def _numbered(sql: str) -> tuple[str, list]:
-    cached = _bodies.get(sql)
-    if cached is not None:
-        return cached
-    order: list = []
-    positions: dict[str, int] = {}
+class _Queue:
+    """Statements deferred in a write_behind() block, as (sql, params)."""
 
-    def number(match: re.Match) -> str:
-        if match.group(0) == "%%":
-            return "%"
-        key = match.group(1)
-        if key is None:  # positional
-            order.append(len(order))
-            return f"${len(order)}"
-        if key not in positions:
-            order.append(key)
-            positions[key] = len(order)
-        return f"${positions[key]}"
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, Sequence | Mapping]] = []
 
-    body = _PLACEHOLDER.sub(number, sql)
-    named = [key for key in order if isinstance(key, str)]
-    if named and len(named) != len(order):
-        raise ValueError("Mix of positional and named placeholders")
-    _bodies[sql] = (body, order)
-    return body, order
+    def __call__(self, execute, sql, params, many, context):
+        """Django execute wrapper: the queued statements go first, in the same round trip."""
+        if not self.statements:
+            return execute(sql, params, many, context)
+        cursor = context["cursor"]
+        if many:
+            self.send(cursor)
+            return execute(sql, params, many, context)
+        queued = self._text(cursor)
+        if params is None:
+            return execute(f"{queued}; {sql}", params, many, context)
+        return execute(f"{queued.replace('%', '%%')}; {sql}", params, many, context)
+
+    def _text(self, cursor) -> str:
+        """The queue as SQL text with its values inlined by the driver (as cursor.execute
+        would send them), emptied."""
+        queued, self.statements = self.statements, []
+        mogrify = cursor.cursor.mogrify
+        texts = []
+        for sql, params in queued:
+            sql, params = _as_prepared(cursor, sql, params)
+            texts.append(mogrify(sql, params or None).decode())
+        return "; ".join(texts)
+
+    def send(self, cursor) -> None:
+        """The queue as one statement string (one round trip), through Django's cursor."""
+        cursor.execute(self._text(cursor))
 
 
-def _prepared_here() -> set[str]:
-    """The statements prepared on this thread's current database connection."""
-    raw = connection.connection
-    held = getattr(connection, "_loyalty_prepared", None)
-    if held is None or held[0] is not raw:
-        held = (raw, set())
-        connection._loyalty_prepared = held
-    return held[1]
+@contextmanager
+def write_behind() -> Iterator[None]:
+    """A block in which defer() may queue statements (PostgreSQL); the queue is sent with the
+    next statement and at the end of the block (not when it ends with an exception: the
+    caller's transaction is rolled back then)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.__dict__.get("_loyalty_queue") is not None or db.vendor != "postgresql":
+        yield  # nested (the outer block sends the queue), or nothing to defer to
+        return
+    queue = _Queue()
+    db._loyalty_queue = queue
+    try:
+        with db.execute_wrapper(queue):
+            yield
+            if queue.statements:
+                with db.cursor() as cursor:
+                    queue.send(cursor)
+    finally:
+        db._loyalty_queue = None
+
+
+def defer(sql: str, params: Sequence | Mapping = ()) -> None:
+    """Run a statement that returns nothing with the next one (inside write_behind()), or now
+    (outside)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    queue = db.__dict__.get("_loyalty_queue")
+    if queue is not None:
+        queue.statements.append((sql, params))
+        return
+    with db.cursor() as cursor:
+        execute(cursor, sql, params)
+
+
+def flush() -> None:
+    """Send the queued statements now (before a statement that bypasses Django's cursor, such
+    as COPY)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    queue = db.__dict__.get("_loyalty_queue")
+    if queue is not None and queue.statements:
+        with db.cursor() as cursor:
+            queue.send(cursor)
 
 
 __all__ = ["defer", "execute", "fetchall", "fetchone", "flush", "run", "write_behind"]
