@@ -12,7 +12,7 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -156,7 +156,7 @@ def unknown_member(attrs: dict) -> dict[str, list[str]]:
     return {name: [message] for name in given}
 
 
-def _event_data(attrs: dict, member, received_at) -> EventData:
+def event_data(attrs: dict, member, received_at) -> EventData:
     return EventData(
         member=member,
         event_type=attrs["event_type"],
@@ -256,17 +256,26 @@ def _lean_attrs(item: dict, fields) -> dict:
 _lean_fields = None
 
 
+def lean_event_attrs(data) -> dict | None:
+    """A single event's validated attributes when `data` is a plain valid JSON object (exactly
+    what EventSerializer would give), else None: then the serializer decides."""
+    global _lean_fields
+    if type(data) is not dict:
+        return None
+    if _lean_fields is None:  # built once per process; only read afterwards
+        _lean_fields = EventSerializer().fields
+    try:
+        return _lean_attrs(data, _lean_fields)
+    except _Slow:
+        return None
+
+
 def _single_attrs(data) -> dict:
     """A single event's validated attributes: the lean check for a plain valid JSON object,
     else the serializer (which raises the 400 with its field errors)."""
-    global _lean_fields
-    if type(data) is dict:
-        if _lean_fields is None:  # built once per process; only read afterwards
-            _lean_fields = EventSerializer().fields
-        try:
-            return _lean_attrs(data, _lean_fields)
-        except _Slow:
-            pass
+    attrs = lean_event_attrs(data)
+    if attrs is not None:
+        return attrs
     serializer = EventSerializer(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
@@ -283,12 +292,9 @@ def _batch_items(data) -> list | None:
     return items
 
 
-class _JsonOnly(BaseContentNegotiation):
+class _JsonOnly(DefaultContentNegotiation):
     """Events are answered in JSON whatever the Accept header says: no negotiation to run for
     every event."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0]
 
     def select_renderer(self, request, renderers, format_suffix=None):
         return renderers[0], renderers[0].media_type
@@ -319,7 +325,7 @@ class EventViewSet(viewsets.GenericViewSet):
         )
         if member is None:
             return Response(unknown_member(attrs), status=status.HTTP_400_BAD_REQUEST)
-        event = _event_data(attrs, member, timezone.now())
+        event = event_data(attrs, member, timezone.now())
         try:
             result = services.ingest_event(**vars(event), settings_version=version)
         except InvalidEvent as exc:
@@ -362,7 +368,7 @@ class EventViewSet(viewsets.GenericViewSet):
             if member is None:
                 answers[index] = {"errors": unknown_member(attrs)}
             else:
-                to_ingest.append((index, _event_data(attrs, member, received_at)))
+                to_ingest.append((index, event_data(attrs, member, received_at)))
         outcomes = services.ingest_events(events=[event for _, event in to_ingest])
         for (index, _), outcome in zip(to_ingest, outcomes, strict=True):
             if isinstance(outcome, InvalidEvent):

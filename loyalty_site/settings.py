@@ -91,6 +91,9 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 # The event and ledger hot paths run their statements as prepared statements on PostgreSQL
 # (rewards/services/sql.py); turn off behind a pooler in transaction mode (PgBouncer).
 DATABASE_PREPARED_STATEMENTS = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
+# Single events of the plain kind are answered in front of Django's request handling
+# (journeys/fastpath.py, wired in loyalty_site/wsgi.py).
+EVENT_FAST_PATH = env.bool("EVENT_FAST_PATH", default=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

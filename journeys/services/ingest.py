@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from members.models import Member, MemberStatus
@@ -33,7 +33,7 @@ from rewards.services import (
 )
 from rewards.services import sql as statements
 from rewards.services.bulk import taken_keys
-from rewards.services.inserts import insert_one
+from rewards.services.inserts import defer_insert, insert_one
 
 from .. import selectors
 from ..exceptions import InvalidEvent
@@ -49,7 +49,7 @@ from ..models import (
     Touchpoint,
     TouchpointChannel,
 )
-from .stages import JourneyConfig, database_counter, lock_journey_and_balance, save_moves
+from .stages import JourneyConfig, database_counter, lock_journey_for_event, save_moves
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ def ingest_one(data: EventData, ctx: IngestContext) -> IngestResult:
         raise
     for attempt in range(2):
         try:
-            with transaction.atomic(), statements.write_behind():
+            with statements.atomic():
                 return _write(data, ctx, touchpoint=touchpoint, currency=currency)
         except IntegrityError:
             existing = CustomerEvent.objects.filter(idempotency_key=key).first()
@@ -341,38 +341,42 @@ def _write(
     award, balance = _award(
         data, ctx, key=key, channel=channel, touchpoint=touchpoint, currency=currency
     )
-    journey_id, state, current = lock_journey_and_balance(
-        member_id=member.pk, activity_at=data.occurred_at
-    )
+    journey = lock_journey_for_event(member_id=member.pk, activity_at=data.occurred_at)
+    state = journey.state
     if balance is None:
-        balance = current
+        balance = journey.balance
     ctx.balances[member.pk] = balance
     moves = ctx.config.on_event(
         state, data.event_type, data.occurred_at, database_counter(member.pk)
     )
     stage = ctx.config.stage(state.stage_id)
-    event = insert_one(
-        CustomerEvent(
-            member=member,
-            event_type=data.event_type,
-            occurred_at=data.occurred_at,
-            received_at=ctx.now,
-            channel=channel,
-            touchpoint=touchpoint,
-            amount=data.amount,
-            currency=currency,
-            order_id=data.order_id or "",
-            properties=data.properties or {},
-            idempotency_key=key,
-            source=data.source,
-            points_awarded=award.points,
-            response=build_answer(
-                data, award=award, balance=balance, stage=stage, moved=bool(moves)
-            ),
-        )
+    event = CustomerEvent(
+        id=journey.event_id,
+        member=member,
+        event_type=data.event_type,
+        occurred_at=data.occurred_at,
+        received_at=ctx.now,
+        channel=channel,
+        touchpoint=touchpoint,
+        amount=data.amount,
+        currency=currency,
+        order_id=data.order_id or "",
+        properties=data.properties or {},
+        idempotency_key=key,
+        source=data.source,
+        points_awarded=award.points,
+        response=build_answer(data, award=award, balance=balance, stage=stage, moved=bool(moves)),
     )
+    if event.pk is None:
+        insert_one(event)
+    else:  # with the transaction's last round trip
+        defer_insert(event, with_pk=True)
     save_moves(
-        journey_id=journey_id, member_id=member.pk, state=state, moves=moves, event_id=event.pk
+        journey_id=journey.journey_id,
+        member_id=member.pk,
+        state=state,
+        moves=moves,
+        event_id=event.pk,
     )
     return IngestResult(created=True, event=event, award=award, balance=balance, stage=stage)
 

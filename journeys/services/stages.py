@@ -14,6 +14,7 @@ from the imported history in memory) and the nightly inactivity pass.
 """
 
 import bisect
+import functools
 import io
 import logging
 from collections.abc import Callable, Iterable
@@ -271,7 +272,24 @@ class HistoryCounter:
 
 # -- persistence -----------------------------------------------------------------------------
 
-_LOCK_SQL = """
+
+@dataclass
+class JourneyLock:
+    """An event's hold on the member's journey: the row's id, the state before the event, the
+    member's points balance as the transaction sees it, and the id the event's row will have
+    (drawn from the events' sequence in the same statement: the event can then be written
+    with the transaction's last round trip, rewards.services.sql.atomic)."""
+
+    journey_id: int
+    state: JourneyState
+    balance: int
+    event_id: int | None
+
+
+@functools.cache
+def _lock_statements() -> tuple[str, str]:
+    next_id = f"nextval('{statements.sequence(CustomerEvent._meta.db_table)}')"
+    lock = f"""
 UPDATE journeys_memberjourney AS j
 SET last_activity_at = GREATEST(j.last_activity_at, %(at)s)
 FROM (
@@ -280,27 +298,21 @@ FROM (
 ) AS old
 WHERE j.id = old.id
 RETURNING j.id, j.stage_id, j.entered_at, old.last_activity_at, j.last_lifecycle_stage_id,
-    (SELECT balance FROM rewards_pointsaccount WHERE member_id = %(member)s)
-"""
-_CREATE_SQL = """
+    (SELECT balance FROM rewards_pointsaccount WHERE member_id = %(member)s), {next_id}
+"""  # noqa: S608
+    create = f"""
 INSERT INTO journeys_memberjourney (member_id, last_activity_at) VALUES (%(member)s, %(at)s)
 ON CONFLICT (member_id) DO NOTHING
-RETURNING id, (SELECT balance FROM rewards_pointsaccount WHERE member_id = %(member)s)
-"""
+RETURNING id, (SELECT balance FROM rewards_pointsaccount WHERE member_id = %(member)s),
+    {next_id}
+"""  # noqa: S608
+    return lock, create
 
 
-def lock_journey(*, member_id: int, activity_at: datetime) -> tuple[int, JourneyState]:
-    """Lock (creating if needed) the member's journey row until the transaction ends, record
-    the activity, and return the row id with the state as it was before this activity."""
-    journey_id, state, _ = lock_journey_and_balance(member_id=member_id, activity_at=activity_at)
-    return journey_id, state
-
-
-def lock_journey_and_balance(
-    *, member_id: int, activity_at: datetime
-) -> tuple[int, JourneyState, int]:
-    """lock_journey, and the member's points balance as this transaction sees it (read in the
-    same statement: one round trip less per event)."""
+def lock_journey_for_event(*, member_id: int, activity_at: datetime) -> JourneyLock:
+    """Lock (creating if needed) the member's journey row until the transaction ends and
+    record the activity, in one statement that also reads the balance and draws the event's
+    id."""
     if connection.vendor != "postgresql":
         journey_id, state = _lock_journey_portable(member_id, activity_at)
         balance = (
@@ -308,18 +320,20 @@ def lock_journey_and_balance(
             .values_list("balance", flat=True)
             .first()
         )
-        return journey_id, state, balance or 0
+        return JourneyLock(journey_id, state, balance or 0, None)
+    lock, create = _lock_statements()
     params = {"member": member_id, "at": activity_at}
     with connection.cursor() as cursor:
         for _ in range(2):
-            statements.execute(cursor, _LOCK_SQL, params)
+            statements.execute(cursor, lock, params)
             row = cursor.fetchone()
             if row is not None:
-                return row[0], JourneyState(row[1], row[2], row[3], row[4]), row[5] or 0
-            statements.execute(cursor, _CREATE_SQL, params)
+                state = JourneyState(row[1], row[2], row[3], row[4])
+                return JourneyLock(row[0], state, row[5] or 0, row[6])
+            statements.execute(cursor, create, params)
             row = cursor.fetchone()
             if row is not None:
-                return row[0], JourneyState(), row[1] or 0
+                return JourneyLock(row[0], JourneyState(), row[1] or 0, row[2])
             # A concurrent first event created the row; lock it on the next round.
     raise RuntimeError(f"Could not lock the journey of member {member_id}")
 

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%s|%%")
 _counter = itertools.count(1)
@@ -146,38 +146,49 @@ def sequence(table: str) -> str:
 
 
 class _Queue:
-    """Statements deferred in a write_behind() block, as (sql, params)."""
+    """Statements deferred in a write_behind() block, as (sql, params); in an atomic() block
+    that began the transaction, also the BEGIN still to send."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, begin: bool = False) -> None:
         self.statements: list[tuple[str, Sequence | Mapping]] = []
+        self.begin = begin  # BEGIN goes with the next statement
+        self.began = False
 
     def __call__(self, execute, sql, params, many, context):
-        """Django execute wrapper: the queued statements go first, in the same round trip."""
-        if not self.statements:
+        """Django execute wrapper: BEGIN and the queued statements go first, in the same
+        round trip."""
+        if not self.statements and not self.begin:
             return execute(sql, params, many, context)
         cursor = context["cursor"]
         if many:
             self.send(cursor)
             return execute(sql, params, many, context)
         queued = self._text(cursor)
-        if params is None:
-            return execute(f"{queued}; {sql}", params, many, context)
-        return execute(f"{queued.replace('%', '%%')}; {sql}", params, many, context)
+        if params is not None:
+            queued = queued.replace("%", "%%")
+        return execute(f"{queued}; {sql}", params, many, context)
 
-    def _text(self, cursor) -> str:
-        """The queue as SQL text with its values inlined by the driver (as cursor.execute
-        would send them), emptied."""
+    def _text(self, cursor, *, commit: bool = False) -> str:
+        """BEGIN, the queue and COMMIT as SQL text with the queue's values inlined by the
+        driver (as cursor.execute would send them); the queue is emptied."""
         queued, self.statements = self.statements, []
         mogrify = cursor.cursor.mogrify
-        texts = []
+        texts = ["BEGIN"] if self.begin else []
+        if self.begin:
+            self.begin, self.began = False, True
         for sql, params in queued:
             sql, params = _as_prepared(cursor, sql, params)
             texts.append(mogrify(sql, params or None).decode())
+        if commit:
+            texts.append("COMMIT")
         return "; ".join(texts)
 
-    def send(self, cursor) -> None:
-        """The queue as one statement string (one round trip), through Django's cursor."""
-        cursor.execute(self._text(cursor))
+    def send(self, cursor, *, commit: bool = False) -> None:
+        """BEGIN, the queue (and COMMIT) as one statement string (one round trip), through
+        Django's cursor."""
+        text = self._text(cursor, commit=commit)
+        if text:
+            cursor.execute(text)
 
 
 @contextmanager
@@ -201,6 +212,80 @@ def write_behind() -> Iterator[None]:
         db._loyalty_queue = None
 
 
+@contextmanager
+def atomic() -> Iterator[None]:
+    """transaction.atomic() with write_behind() inside, in two round trips fewer when this
+    block begins the transaction (on PostgreSQL, outside any atomic block): BEGIN goes with
+    the block's first statement, COMMIT with its last deferred ones.
+
+    The driver stays in autocommit mode (it would send a BEGIN of its own otherwise) while
+    Django's connection is marked as inside an atomic block, as transaction.atomic() marks
+    it: nested atomic blocks make savepoints, select_for_update() is allowed, on_commit()
+    callbacks wait for the commit (and are dropped by a rollback). Anything run inside must
+    go through Django's cursors (COPY and other raw-cursor calls: flush() first), and must not
+    commit or roll back by itself, which Django forbids inside atomic blocks anyway."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if (
+        db.vendor != "postgresql"
+        or db.in_atomic_block
+        or not db.get_autocommit()
+        or db.__dict__.get("_loyalty_queue") is not None
+    ):
+        with transaction.atomic(), write_behind():
+            yield
+        return
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    queue = _Queue(begin=True)
+    block = transaction.Atomic(DEFAULT_DB_ALIAS, savepoint=True, durable=False)
+    db.commit_on_exit = True
+    db.needs_rollback = False
+    db.autocommit = False  # Django's view of it; the driver's stays on
+    db.in_atomic_block = True
+    db.atomic_blocks.append(block)
+    db._loyalty_queue = queue
+    committed = False
+    try:
+        with db.execute_wrapper(queue):
+            try:
+                yield
+            finally:
+                db.atomic_blocks.remove(block)
+                db.in_atomic_block = False
+            if not db.needs_rollback and not db.closed_in_transaction:
+                if queue.statements or queue.began:
+                    with db.cursor() as cursor:
+                        queue.send(cursor, commit=True)
+                committed = True
+                db.errors_occurred = False
+    except BaseException:
+        if queue.began and not db.closed_in_transaction:
+            _rollback(db)
+        raise
+    else:
+        if not committed and queue.began and not db.closed_in_transaction:
+            _rollback(db)
+    finally:
+        db._loyalty_queue = None
+        db.in_atomic_block = False
+        db.autocommit = True
+        if db.closed_in_transaction:
+            db.connection = None
+        if committed:
+            db.run_and_clear_commit_hooks()
+        else:
+            db.run_on_commit = []
+        db.needs_rollback = False
+
+
+def _rollback(db) -> None:
+    try:
+        with db.cursor() as cursor:
+            cursor.cursor.execute("ROLLBACK")
+    except Exception:  # the connection is broken: drop it, the next one starts clean
+        db.close()
+
+
 def defer(sql: str, params: Sequence | Mapping = ()) -> None:
     """Run a statement that returns nothing with the next one (inside write_behind()), or now
     (outside)."""
@@ -214,13 +299,23 @@ def defer(sql: str, params: Sequence | Mapping = ()) -> None:
 
 
 def flush() -> None:
-    """Send the queued statements now (before a statement that bypasses Django's cursor, such
-    as COPY)."""
+    """Send BEGIN and the queued statements now (before a statement that bypasses Django's
+    cursor, such as COPY)."""
     db = connections[DEFAULT_DB_ALIAS]
     queue = db.__dict__.get("_loyalty_queue")
-    if queue is not None and queue.statements:
+    if queue is not None and (queue.statements or queue.begin):
         with db.cursor() as cursor:
             queue.send(cursor)
 
 
-__all__ = ["defer", "execute", "fetchall", "fetchone", "flush", "run", "write_behind"]
+__all__ = [
+    "atomic",
+    "defer",
+    "execute",
+    "fetchall",
+    "fetchone",
+    "flush",
+    "run",
+    "sequence",
+    "write_behind",
+]
