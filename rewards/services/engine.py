@@ -476,8 +476,8 @@ def _lock(member: Member, idempotency_key: str, order_id: str, tiers) -> _Locked
     params = {"member": member.pk, "key": idempotency_key, "order": order_id}
     sql = _lock_sql()
     row = statements.fetchone(sql, params)
-    if row is None:
-        ledger.lock_account(member)  # creates it: a member's first earning
+    if row is None:  # a member's first earning: the account goes with the statement again
+        defer_row(PointsAccount, if_missing=True, member_id=member.pk)
         row = statements.fetchone(sql, params)
     account = PointsAccount.from_db(connection.alias, _ACCOUNT_FIELDS, row[: len(_ACCOUNT_FIELDS)])
     if account.tier_id is not None:

@@ -37,6 +37,7 @@ from django.db.models import (
     SlugField,
     TextField,
 )
+from django.utils import timezone
 
 from . import sql as statements
 
@@ -82,11 +83,12 @@ def defer_insert(obj: Model, *, with_pk: bool = False) -> Model:
     return obj
 
 
-def defer_row(model: type[Model], **values) -> None:
+def defer_row(model: type[Model], *, if_missing: bool = False, **values) -> None:
     """INSERT a row of `model` with the next statement: the given field values (by attribute
-    name, e.g. member_id), every other field at its default, as a new instance would have."""
+    name, e.g. member_id), every other field at its default (auto_now ones now), as a new
+    instance would have. `if_missing`: ON CONFLICT DO NOTHING."""
     plan = _plan(model)
-    statements.defer(plan.sql, plan.row(values))
+    statements.defer(plan.sql_if_missing if if_missing else plan.sql, plan.row(values))
 
 
 def defer_update(obj: Model, fields: tuple[str, ...]) -> None:
@@ -110,6 +112,7 @@ class _Plan:
         placeholders = ", ".join(["%s"] * len(self.fields))
         self.sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({placeholders})"  # noqa: S608
         self.returning_sql = f"{self.sql} RETURNING {quote(meta.pk.column)}"
+        self.sql_if_missing = f"{self.sql} ON CONFLICT DO NOTHING"
         self.sql_with_pk = (
             f"INSERT INTO {quote(meta.db_table)} ({quote(meta.pk.column)}, {columns}) "  # noqa: S608
             f"VALUES (%s, {placeholders})"
@@ -133,14 +136,16 @@ class _Plan:
         return values
 
     def row(self, given: dict) -> list:
-        if not self.plain:
-            raise TypeError("defer_row takes models of plain fields only")
         values = []
         for field in self.fields:
             if field.attname in given:
                 values.append(given[field.attname])
-            else:
+            elif isinstance(field, DateTimeField) and (field.auto_now or field.auto_now_add):
+                values.append(timezone.now())
+            elif _is_plain(field) or isinstance(field, JSONField):
                 values.append(field.get_default())
+            else:
+                raise TypeError(f"defer_row needs a value for {field.attname}")
         for index, encoder in self.json:
             values[index] = _dump(values[index], encoder)
         unknown = set(given) - {field.attname for field in self.fields}
